@@ -1,0 +1,17 @@
+//! Shared building blocks of every IntentMesh service: configuration, errors and their wire
+//! mappings, money, serving (gRPC + HTTP on one port), metrics, deadlines, telemetry and shutdown.
+
+pub mod config;
+pub mod deadline;
+pub mod errors;
+pub mod metrics;
+pub mod money;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use errors::{AgentError, ErrorCodeExt};
+pub use intentmesh_proto::pb::ErrorCode;
+
+/// The version every service reports in `/health` and `Describe`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,245 @@
+//! The one way an agent is served: gRPC (its services, `grpc.health.v1.Health`, reflection) and
+//! plain HTTP (`/health`, `/ready`, `/metrics`) on one port, with server policy on the builder.
+
+mod conn;
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use axum::{Json, http::StatusCode, response::IntoResponse, routing::get};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic_health::server::HealthReporter;
+
+pub use conn::{TrackedListener, TrackedStream};
+
+use crate::{
+    config::ServerConfig,
+    metrics::{self, MetricsLayer, ServiceMetrics},
+};
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A readiness check: `Err(reason)` while a required dependency is unreachable.
+pub type ReadyCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Builds and runs one agent's server.
+pub struct AgentServer {
+    name: String,
+    config: ServerConfig,
+    metrics: Arc<ServiceMetrics>,
+    routes: tonic::service::RoutesBuilder,
+    service_names: Vec<&'static str>,
+    ready: Option<ReadyCheck>,
+}
+
+impl std::fmt::Debug for AgentServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentServer")
+            .field("name", &self.name)
+            .field("services", &self.service_names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentServer {
+    pub fn new(name: &str, config: ServerConfig, metrics: Arc<ServiceMetrics>) -> Self {
+        Self {
+            name: name.to_owned(),
+            config,
+            metrics,
+            routes: tonic::service::RoutesBuilder::default(),
+            service_names: Vec::new(),
+            ready: None,
+        }
+    }
+
+    /// Adds a gRPC service; its health status is reported under its fully qualified name.
+    pub fn add_service<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes.add_service(svc);
+        self
+    }
+
+    /// Sets the check behind `GET /ready`.
+    pub fn readiness(mut self, check: ReadyCheck) -> Self {
+        self.ready = Some(check);
+        self
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests for at most the
+    /// configured grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(intentmesh_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(intentmesh_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let Self {
+            name,
+            config,
+            metrics,
+            mut routes,
+            service_names,
+            ready,
+        } = self;
+        routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+        let router = routes
+            .routes()
+            .into_axum_router()
+            .merge(http_routes(&name, Arc::clone(&metrics), ready));
+
+        set_status(&health, &service_names, true).await;
+        let local = listener.local_addr()?;
+        tracing::info!(service = %name, addr = %local, "serving gRPC and HTTP");
+
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map({
+            let metrics = Arc::clone(&metrics);
+            move |conn| conn.map(|stream| TrackedStream::new(stream, &metrics))
+        });
+        let drained = shutdown.clone();
+        let server = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .timeout(config.request_timeout)
+            .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
+            .load_shed(true)
+            .layer(MetricsLayer::new(Arc::clone(&metrics)))
+            .add_routes(tonic::service::Routes::from(router))
+            .serve_with_incoming_shutdown(incoming, async move {
+                drained.cancelled().await;
+                set_status(&health, &service_names, false).await;
+            });
+        drain_within(server, &shutdown, config.shutdown_grace, &name).await
+    }
+}
+
+/// Runs `server` to completion, or gives up `grace` after `shutdown` fired.
+pub async fn drain_within<F, E>(
+    server: F,
+    shutdown: &CancellationToken,
+    grace: Duration,
+    name: &str,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = Result<(), E>>,
+    ServeError: From<E>,
+{
+    tokio::pin!(server);
+    tokio::select! {
+        res = &mut server => {
+            res?;
+            tracing::info!(service = %name, "stopped");
+            Ok(())
+        }
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(service = %name, grace_secs = grace.as_secs_f64(), "in-flight requests did not finish within the grace period");
+            Ok(())
+        }
+    }
+}
+
+async fn set_status(health: &HealthReporter, names: &[&'static str], serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    health.set_service_status("", status).await;
+    for name in names {
+        health.set_service_status(*name, status).await;
+    }
+}
+
+/// `GET /health` (liveness), `GET /ready` (readiness) and `GET /metrics`.
+pub fn http_routes(
+    service: &str,
+    metrics: Arc<ServiceMetrics>,
+    ready: Option<ReadyCheck>,
+) -> axum::Router {
+    let service = service.to_owned();
+    let ready_service = service.clone();
+    axum::Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let service = service.clone();
+                async move {
+                    Json(json!({"status": "healthy", "service": service, "version": crate::VERSION}))
+                }
+            }),
+        )
+        .route(
+            "/ready",
+            get(move || {
+                let ready = ready.clone();
+                let service = ready_service.clone();
+                async move {
+                    let verdict = match ready {
+                        Some(check) => check().await,
+                        None => Ok(()),
+                    };
+                    match verdict {
+                        Ok(()) => (
+                            StatusCode::OK,
+                            Json(json!({"status": "ready", "service": service})),
+                        ),
+                        Err(reason) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(
+                                json!({"status": "not_ready", "service": service, "reason": reason}),
+                            ),
+                        ),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                        metrics.encode(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+}
