@@ -15,3 +15,6 @@ pub use intentmesh_proto::pb::ErrorCode;
 
 /// The version every service reports in `/health` and `Describe`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(feature = "test-util")]
+pub mod test_util;

@@ -1,0 +1,184 @@
+//! [`SqlLedger`]: the ledger on sqlx, SQLite embedded or PostgreSQL, through one `AnyPool` and
+//! the same SQL (both accept `$n` parameters, `ON CONFLICT DO NOTHING` and `RETURNING`).
+//!
+//! SQLite durability: WAL with `synchronous = FULL`. In WAL mode `NORMAL` survives a crash of
+//! the process but may lose the last commits on power loss or an OS crash; a ledger that is the
+//! record of a charge must not, so every commit syncs the WAL.
+
+use std::{str::FromStr, time::SystemTime};
+
+use async_trait::async_trait;
+use intentmesh_core::config::DatabaseUrl;
+use sqlx::{
+    AnyPool, Executor, Row,
+    any::{AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+    sqlite::SqliteConnectOptions,
+};
+
+use crate::domain::ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment, Payment};
+
+/// The ledger's migrations for a backend. Other services' migrations may share the database
+/// (the catalog's, numbered 2xxxx), so versions this crate does not know are ignored.
+fn migrator(url: &DatabaseUrl) -> Migrator {
+    let mut migrator = match url {
+        DatabaseUrl::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+        DatabaseUrl::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Pragmas applied to every SQLite ledger connection.
+pub const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;";
+
+const COLUMNS: &str = "transaction_id, idempotency_key, fingerprint, user_id, order_id, \
+                       amount_minor, currency, status, request_id, created_at";
+
+#[derive(Debug, Clone)]
+pub struct SqlLedger {
+    pool: AnyPool,
+}
+
+impl SqlLedger {
+    /// Connects (creating an SQLite file and its folder when needed), applies the migrations and
+    /// fails fast when the database cannot be reached.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, LedgerError> {
+        sqlx::any::install_default_drivers();
+        let (raw, max) = match url {
+            DatabaseUrl::Sqlite(raw) => {
+                create_sqlite_parent(raw)?;
+                // One writer: SQLite serialises writes anyway, and a queue in the pool is fairer
+                // and cheaper than connections spinning on the busy handler.
+                (raw, 1)
+            }
+            DatabaseUrl::Postgres(raw) => (raw, max_connections.max(1)),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(raw)
+            .await?;
+        migrator(url).run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn find_by(&self, column: &str, value: &str) -> Result<Option<Payment>, LedgerError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE {column} = $1");
+        let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await?;
+        row.map(|r| payment_from_row(&r)).transpose()
+    }
+}
+
+fn create_sqlite_parent(raw: &str) -> Result<(), LedgerError> {
+    let options = SqliteConnectOptions::from_str(raw)?;
+    if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| LedgerError::Storage(sqlx::Error::Io(e)))?;
+    }
+    Ok(())
+}
+
+fn payment_from_row(row: &AnyRow) -> Result<Payment, LedgerError> {
+    Ok(Payment {
+        transaction_id: row.try_get("transaction_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        fingerprint: row.try_get("fingerprint")?,
+        user_id: row.try_get("user_id")?,
+        order_id: row.try_get("order_id")?,
+        amount_minor: row.try_get("amount_minor")?,
+        currency: row.try_get("currency")?,
+        status: row.try_get("status")?,
+        request_id: row.try_get("request_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl Ledger for SqlLedger {
+    async fn charge(&self, new: NewPayment) -> Result<ChargeOutcome, LedgerError> {
+        let payment = Payment {
+            transaction_id: format!("txn_{}", uuid::Uuid::new_v4().simple()),
+            idempotency_key: new.idempotency_key,
+            fingerprint: new.fingerprint,
+            user_id: new.user_id,
+            order_id: new.order_id,
+            amount_minor: new.amount_minor,
+            currency: new.currency,
+            status: "completed".to_owned(),
+            request_id: new.request_id,
+            created_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        };
+        let sql = format!(
+            "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT DO NOTHING RETURNING transaction_id"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(&payment.transaction_id)
+            .bind(&payment.idempotency_key)
+            .bind(&payment.fingerprint)
+            .bind(&payment.user_id)
+            .bind(payment.order_id.as_deref())
+            .bind(payment.amount_minor)
+            .bind(&payment.currency)
+            .bind(&payment.status)
+            .bind(&payment.request_id)
+            .bind(&payment.created_at)
+            .fetch_optional(&self.pool)
+            .await?;
+        if inserted.is_some() {
+            return Ok(ChargeOutcome::Charged(payment));
+        }
+
+        // Nothing was written: the key or the order was recorded before.
+        if let Some(existing) = self.find_by("idempotency_key", &payment.idempotency_key).await? {
+            return if existing.fingerprint == payment.fingerprint {
+                Ok(ChargeOutcome::Replayed(existing))
+            } else {
+                Err(LedgerError::IdempotencyConflict {
+                    existing: Box::new(existing),
+                })
+            };
+        }
+        if let Some(order_id) = &payment.order_id {
+            if let Some(existing) = self.find_by("order_id", order_id).await? {
+                return if existing.fingerprint == payment.fingerprint {
+                    Ok(ChargeOutcome::Replayed(existing))
+                } else {
+                    Err(LedgerError::OrderAlreadyPaid {
+                        order_id: order_id.clone(),
+                    })
+                };
+            }
+        }
+        Err(LedgerError::Inconsistent(
+            "insert was refused but no conflicting payment exists".to_owned(),
+        ))
+    }
+
+    async fn get(&self, transaction_id: &str) -> Result<Option<Payment>, LedgerError> {
+        self.find_by("transaction_id", transaction_id).await
+    }
+
+    async fn count_for_order(&self, order_id: &str) -> Result<u64, LedgerError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM payments WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ready(&self) -> Result<(), LedgerError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The payment agent's settings.
+
+use std::net::SocketAddr;
+
+use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or};
+use rust_decimal::Decimal;
+
+use crate::domain::validate::PaymentPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `DATABASE_URL`, or the embedded SQLite file under `INTENTMESH_DATA_DIR` (default `data`).
+    pub database: DatabaseUrl,
+    /// `DATABASE_POOL_SIZE` (PostgreSQL; the SQLite ledger has one writer).
+    pub pool_size: u32,
+    pub policy: PaymentPolicy,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
+        let database = match DatabaseUrl::from_env(env)? {
+            Some(url) => url,
+            None => {
+                let dir = env.get("INTENTMESH_DATA_DIR").unwrap_or_else(|| "data".to_owned());
+                DatabaseUrl::Sqlite(format!("sqlite://{dir}/ledger.sqlite?mode=rwc"))
+            }
+        };
+        let max_amount: Decimal =
+            parse_or(env, "PAYMENT_MAX_AMOUNT", PaymentPolicy::default().max_amount)?;
+        if max_amount <= Decimal::ZERO {
+            return Err(ConfigError::new(
+                "PAYMENT_MAX_AMOUNT",
+                &max_amount.to_string(),
+                "must be greater than zero",
+            ));
+        }
+        Ok(Self {
+            server: ServerConfig::from_env(env, "PAYMENT", default_listen)?,
+            database,
+            pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
+            policy: PaymentPolicy { max_amount },
+        })
+    }
+}

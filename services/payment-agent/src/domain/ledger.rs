@@ -1,0 +1,78 @@
+//! The ledger port: where a payment is charged at most once.
+
+use async_trait::async_trait;
+
+/// A charge to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    pub idempotency_key: String,
+    /// The request's identity (user, order, amount, currency); a replay must match it.
+    pub fingerprint: String,
+    pub user_id: String,
+    pub order_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub request_id: String,
+}
+
+/// A recorded payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub transaction_id: String,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub user_id: String,
+    pub order_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub request_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// What a charge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// A new payment was recorded.
+    Charged(Payment),
+    /// The same payment was recorded before; nothing was charged now.
+    Replayed(Payment),
+}
+
+impl ChargeOutcome {
+    pub fn payment(&self) -> &Payment {
+        match self {
+            Self::Charged(p) | Self::Replayed(p) => p,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The idempotency key was used before for a different payment.
+    #[error("idempotency key already used for a different payment")]
+    IdempotencyConflict { existing: Box<Payment> },
+    /// The order was paid before with a different amount, currency or payer.
+    #[error("order {order_id} is already paid")]
+    OrderAlreadyPaid { order_id: String },
+    #[error("ledger storage error: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("ledger migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("ledger is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// Records payments under a unique idempotency key.
+#[async_trait]
+pub trait Ledger: Send + Sync + std::fmt::Debug {
+    /// Charges once per idempotency key: a repeat of the same payment returns the first record.
+    async fn charge(&self, payment: NewPayment) -> Result<ChargeOutcome, LedgerError>;
+    /// Looks up a payment by transaction id.
+    async fn get(&self, transaction_id: &str) -> Result<Option<Payment>, LedgerError>;
+    /// Number of recorded payments for an order (0 or 1 by construction).
+    async fn count_for_order(&self, order_id: &str) -> Result<u64, LedgerError>;
+    /// Fails while the storage is unreachable.
+    async fn ready(&self) -> Result<(), LedgerError>;
+}
