@@ -1,0 +1,32 @@
+//! The search agent's settings.
+
+use std::net::SocketAddr;
+
+use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `DATABASE_URL`; unset means an in-memory SQLite catalog loaded from the committed data.
+    pub database: Option<DatabaseUrl>,
+    /// `DATABASE_POOL_SIZE`.
+    pub pool_size: u32,
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
+        if let Some(url) = env.get("ELASTICSEARCH_URL") {
+            // Never a silent fallback: a configured backend we do not have is an error.
+            return Err(ConfigError::new(
+                "ELASTICSEARCH_URL",
+                &url,
+                "Elasticsearch is not supported by this build; unset it to use SQL full-text search",
+            ));
+        }
+        Ok(Self {
+            server: ServerConfig::from_env(env, "SEARCH", default_listen)?,
+            database: DatabaseUrl::from_env(env)?,
+            pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
+        })
+    }
+}
