@@ -1,4 +1,58 @@
 //! The root agent: learns its workers from their `Describe`, routes each request through a
-//! cascade of classifiers, extracts entities, and dispatches to the chosen worker over gRPC.
+//! cascade of classifiers (rules now; embeddings and an LLM plug in as later stages), extracts
+//! entities deterministically, and dispatches to the chosen worker over gRPC.
 
+mod config;
 mod entities;
+mod registry;
+mod routing;
+mod service;
+
+use std::sync::Arc;
+
+use intentmesh_core::{
+    metrics::ServiceMetrics,
+    serve::{AgentServer, ServeError},
+};
+use intentmesh_proto::pb::{agent_server::AgentServer as AgentGrpc, router_server::RouterServer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, DEFAULT_AGENT_URLS, WorkerEndpoint, parse_workers};
+pub use registry::{Registry, RegistryError};
+pub use service::{AGENT_NAME, RootAgent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Serves the root agent until `shutdown`, discovering workers in the background.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let registry = Arc::new(Registry::new(&config)?);
+    let discovery = tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
+    let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout);
+    let ready = Arc::clone(&registry);
+    let served = AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
+        .add_service(AgentGrpc::new(agent.clone()))
+        .add_service(RouterServer::new(agent))
+        .readiness(Arc::new(move || {
+            let registry = Arc::clone(&ready);
+            Box::pin(async move { registry.ready() })
+        }))
+        .serve(listener, shutdown.clone())
+        .await;
+    shutdown.cancel();
+    if let Err(err) = discovery.await {
+        tracing::warn!(%err, "worker discovery task failed");
+    }
+    served?;
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use intentmesh_proto::pb;
 
-use crate::catalog::generate::category_synonyms;
+use crate::catalog::generate::{category_synonyms, product_words};
 
 pub const AGENT_NAME: &str = "search";
 pub const SKILL_SEARCH: &str = "search";
@@ -17,6 +17,13 @@ pub fn card() -> pb::AgentCard {
                 value: value.to_owned(),
                 synonyms: strings(&synonyms),
             })
+            .collect(),
+    };
+    let products = pb::Vocabulary {
+        entity: "query".to_owned(),
+        terms: product_words()
+            .into_iter()
+            .map(|w| pb::Term { value: w.to_owned(), synonyms: vec![] })
             .collect(),
     };
     pb::AgentCard {
@@ -48,8 +55,8 @@ pub fn card() -> pb::AgentCard {
                 r"\b(do you (have|sell)|any)\b",
             ]),
             default_mode: pb::ExecutionMode::Async as i32,
-            entities: strings(&["query", "category", "min_price", "max_price"]),
-            vocabularies: vec![categories],
+            entities: strings(&["query", "category", "min_price", "max_price", "page", "page_size"]),
+            vocabularies: vec![categories, products],
             stopwords: strings(&[
                 "search", "find", "look", "looking", "show", "browse", "shop", "shopping",
                 "recommend", "products", "product", "items", "item", "things", "stuff", "options",

@@ -176,3 +176,16 @@ pub fn category_synonyms() -> Vec<(&'static str, Vec<&'static str>)> {
         })
         .collect()
 }
+
+/// Every noun and adjective the catalog is built from: the words a search is made of.
+pub fn product_words() -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = CATEGORIES
+        .iter()
+        .flat_map(|(_, nouns, adjectives)| {
+            nouns.iter().map(|(noun, _, _)| *noun).chain(adjectives.iter().copied())
+        })
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+}

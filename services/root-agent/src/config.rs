@@ -1,0 +1,93 @@
+//! The root agent's settings.
+
+use std::{net::SocketAddr, time::Duration};
+
+use intentmesh_core::config::{ConfigError, Env, ServerConfig, parse_or, seconds_or};
+
+/// One worker the root talks to. The name is optional: the worker's `Describe` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerEndpoint {
+    pub name: Option<String>,
+    pub url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `AGENT_URLS`: comma-separated `url` or `name=url`.
+    pub workers: Vec<WorkerEndpoint>,
+    /// `ROUTER_MIN_CONFIDENCE` (0–1): a stage answers only at or above it.
+    pub min_confidence: f64,
+    /// `ROUTER_AMBIGUITY_MARGIN`: closer answers ask for clarification.
+    pub ambiguity_margin: f64,
+    /// `DISCOVERY_INTERVAL_SECS`: how often workers are described again.
+    pub discovery_interval: Duration,
+    /// `AGENT_CALL_TIMEOUT_SECS`: the most one dispatch may take (less if the caller has less).
+    pub call_timeout: Duration,
+}
+
+pub const DEFAULT_AGENT_URLS: &str = "payment=http://127.0.0.1:8001,search=http://127.0.0.1:8002";
+
+/// Parses `AGENT_URLS`.
+pub fn parse_workers(raw: &str) -> Result<Vec<WorkerEndpoint>, String> {
+    let workers: Vec<WorkerEndpoint> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            let (name, url) = match entry.split_once('=') {
+                Some((name, url)) => (Some(name.trim().to_owned()), url.trim()),
+                None => (None, entry),
+            };
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("{url:?} is not an http(s) URL"));
+            }
+            if name.as_deref().is_some_and(str::is_empty) {
+                return Err(format!("empty agent name in {entry:?}"));
+            }
+            Ok(WorkerEndpoint { name, url: url.to_owned() })
+        })
+        .collect::<Result<_, _>>()?;
+    if workers.is_empty() {
+        return Err("at least one worker URL is needed".to_owned());
+    }
+    Ok(workers)
+}
+
+impl Config {
+    pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
+        let raw = env.get("AGENT_URLS").unwrap_or_else(|| DEFAULT_AGENT_URLS.to_owned());
+        let workers = parse_workers(&raw).map_err(|r| ConfigError::new("AGENT_URLS", &raw, r))?;
+        let min_confidence: f64 = parse_or(env, "ROUTER_MIN_CONFIDENCE", 0.5)?;
+        if !(0.0..=1.0).contains(&min_confidence) {
+            return Err(ConfigError::new("ROUTER_MIN_CONFIDENCE", &min_confidence.to_string(), "must be between 0 and 1"));
+        }
+        let ambiguity_margin: f64 = parse_or(env, "ROUTER_AMBIGUITY_MARGIN", 0.1)?;
+        if !(0.0..=1.0).contains(&ambiguity_margin) {
+            return Err(ConfigError::new("ROUTER_AMBIGUITY_MARGIN", &ambiguity_margin.to_string(), "must be between 0 and 1"));
+        }
+        Ok(Self {
+            server: ServerConfig::from_env(env, "ROOT", default_listen)?,
+            workers,
+            min_confidence,
+            ambiguity_margin,
+            discovery_interval: seconds_or(env, "DISCOVERY_INTERVAL_SECS", Duration::from_secs(30))?,
+            call_timeout: seconds_or(env, "AGENT_CALL_TIMEOUT_SECS", Duration::from_secs(10))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_urls_with_and_without_names() {
+        let w = parse_workers("payment=http://a:1, http://b:2").unwrap();
+        assert_eq!(w[0].name.as_deref(), Some("payment"));
+        assert_eq!(w[1], WorkerEndpoint { name: None, url: "http://b:2".into() });
+        assert!(parse_workers("ftp://x").is_err());
+        assert!(parse_workers(" , ").is_err());
+        assert!(parse_workers("=http://a").is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! The workers the root knows: their gRPC clients and the cards they described, and the routing
+//! built from those cards. Swapped atomically when a refresh learns something new.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use intentmesh_proto::pb::{self, agent_client::AgentClient};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{
+    config::{Config, WorkerEndpoint},
+    entities::Vocabulary,
+    routing::{Cascade, Classifier, rules::RuleClassifier},
+};
+
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+const FAST_RETRY: Duration = Duration::from_millis(250);
+
+/// A worker that described itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Worker {
+    pub(crate) card: pb::AgentCard,
+    pub(crate) client: AgentClient<Channel>,
+    url: String,
+}
+
+/// Everything routing needs, consistent with one set of cards.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) workers: BTreeMap<String, Worker>,
+    pub(crate) cascade: Cascade,
+    pub(crate) vocabulary: Vocabulary,
+    /// Every configured endpoint answered the last refresh.
+    pub(crate) all_reachable: bool,
+}
+
+#[derive(Debug)]
+struct Target {
+    endpoint: WorkerEndpoint,
+    client: AgentClient<Channel>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid worker URL {url}: {source}")]
+pub struct RegistryError {
+    url: String,
+    source: tonic::transport::Error,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    targets: Vec<Target>,
+    snapshot: ArcSwap<Snapshot>,
+    min_confidence: f64,
+    ambiguity_margin: f64,
+}
+
+impl Registry {
+    /// Prepares a lazily connected channel per worker; nothing is dialled yet.
+    pub fn new(config: &Config) -> Result<Self, RegistryError> {
+        let targets = config
+            .workers
+            .iter()
+            .map(|endpoint| {
+                let channel = Endpoint::from_shared(endpoint.url.clone())
+                    .map_err(|source| RegistryError { url: endpoint.url.clone(), source })?
+                    .connect_timeout(Duration::from_secs(2))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .keep_alive_while_idle(true)
+                    .connect_lazy();
+                Ok(Target { endpoint: endpoint.clone(), client: AgentClient::new(channel) })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let registry = Self {
+            targets,
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                workers: BTreeMap::new(),
+                cascade: Cascade::new(vec![], config.min_confidence, config.ambiguity_margin),
+                vocabulary: Vocabulary::default(),
+                all_reachable: false,
+            }),
+            min_confidence: config.min_confidence,
+            ambiguity_margin: config.ambiguity_margin,
+        };
+        Ok(registry)
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Whether every configured worker has been described and answered the last refresh.
+    pub fn ready(&self) -> Result<(), String> {
+        let snapshot = self.snapshot();
+        if snapshot.all_reachable && snapshot.workers.len() == self.targets.len() {
+            Ok(())
+        } else {
+            let missing: Vec<&str> = self
+                .targets
+                .iter()
+                .filter(|t| !snapshot.workers.values().any(|w| w.url == t.endpoint.url))
+                .map(|t| t.endpoint.url.as_str())
+                .collect();
+            Err(format!(
+                "{} of {} workers described; not answering: {}",
+                snapshot.workers.len(),
+                self.targets.len(),
+                missing.join(", ")
+            ))
+        }
+    }
+
+    /// Describes every worker and rebuilds routing. A worker that does not answer keeps the card
+    /// it gave before (dispatch to it will then fail as unavailable).
+    pub async fn refresh(&self) {
+        let previous = self.snapshot();
+        let calls = self.targets.iter().map(|t| async move {
+            let mut client = t.client.clone();
+            let mut req = tonic::Request::new(pb::DescribeRequest {});
+            req.set_timeout(DESCRIBE_TIMEOUT);
+            (t, tokio::time::timeout(DESCRIBE_TIMEOUT, client.describe(req)).await)
+        });
+        let mut workers = BTreeMap::new();
+        let mut all_reachable = true;
+        for (target, answer) in futures::future::join_all(calls).await {
+            match answer {
+                Ok(Ok(card)) => {
+                    let card = card.into_inner();
+                    if let Some(name) = target.endpoint.name.as_deref().filter(|n| *n != card.name) {
+                        tracing::warn!(configured = name, described = %card.name, url = %target.endpoint.url, "worker describes itself under another name; using its own");
+                    }
+                    workers.insert(
+                        card.name.clone(),
+                        Worker { card, client: target.client.clone(), url: target.endpoint.url.clone() },
+                    );
+                }
+                failure => {
+                    all_reachable = false;
+                    let reason = match failure {
+                        Ok(Err(status)) => status.message().to_owned(),
+                        _ => "timed out".to_owned(),
+                    };
+                    tracing::debug!(url = %target.endpoint.url, %reason, "worker did not describe itself");
+                    if let Some(old) = previous.workers.values().find(|w| w.url == target.endpoint.url) {
+                        workers.insert(old.card.name.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        let changed = workers.len() != previous.workers.len()
+            || workers.iter().any(|(n, w)| previous.workers.get(n).is_none_or(|p| p.card != w.card));
+        if !changed && all_reachable == previous.all_reachable {
+            return;
+        }
+        if changed {
+            tracing::info!(workers = ?workers.keys().collect::<Vec<_>>(), "routing rebuilt from worker descriptions");
+        }
+        let cards: Vec<&pb::AgentCard> = workers.values().map(|w| &w.card).collect();
+        let stages: Vec<Box<dyn Classifier>> = vec![Box::new(RuleClassifier::new(cards.iter().copied()))];
+        let snapshot = Snapshot {
+            cascade: Cascade::new(stages, self.min_confidence, self.ambiguity_margin),
+            vocabulary: Vocabulary::from_cards(cards.iter().copied()),
+            workers,
+            all_reachable,
+        };
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Refreshes every `interval` (every 250 ms until all workers answered) until `shutdown`.
+    pub async fn run(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        loop {
+            self.refresh().await;
+            let wait = if self.ready().is_ok() { interval } else { FAST_RETRY };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The rules stage, built entirely from the agents' `Describe` answers: tags and patterns name a
+//! skill, the entities it accepts add evidence, its vocabularies recognise its words, and its
+//! examples vote by word overlap. Adding an agent changes no code here.
+
+use std::collections::HashSet;
+
+use intentmesh_proto::pb;
+use regex::{Regex, RegexBuilder};
+
+use super::{Classifier, Input, Scored, Stage};
+use crate::entities::{
+    STOPWORDS,
+    tokens::{find_phrase, singular, words},
+};
+
+/// Weights of the evidence. The sum is capped at 1.
+const NAMED: f64 = 0.5;
+const EACH_MORE_NAMED: f64 = 0.1;
+const ENTITY: f64 = 0.2;
+const ENTITY_CAP: f64 = 0.35;
+const FIRST_WORD: f64 = 0.3;
+const EACH_MORE_WORD: f64 = 0.1;
+const WORD_CAP: f64 = 0.4;
+const EXAMPLES: f64 = 0.3;
+
+#[derive(Debug)]
+struct SkillRules {
+    agent: String,
+    skill: String,
+    tags: Vec<Vec<String>>,
+    patterns: Vec<Regex>,
+    examples: Vec<HashSet<String>>,
+    /// Words of the skill's vocabularies other than categories (for search: product words).
+    words: HashSet<String>,
+    accepts: HashSet<String>,
+    has_categories: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct RuleClassifier {
+    skills: Vec<SkillRules>,
+}
+
+fn content_words(text: &str) -> HashSet<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
+        .map(|w| singular(&w).to_owned())
+        .collect()
+}
+
+impl RuleClassifier {
+    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
+        let mut skills = Vec::new();
+        for card in cards {
+            for skill in &card.skills {
+                let patterns = skill
+                    .patterns
+                    .iter()
+                    .filter_map(|p| match RegexBuilder::new(p).case_insensitive(true).size_limit(1 << 20).build() {
+                        Ok(re) => Some(re),
+                        Err(err) => {
+                            tracing::warn!(agent = %card.name, skill = %skill.id, pattern = %p, %err, "ignoring an invalid pattern");
+                            None
+                        }
+                    })
+                    .collect();
+                let vocabulary: HashSet<String> = skill
+                    .vocabularies
+                    .iter()
+                    .filter(|v| v.entity != "category")
+                    .flat_map(|v| &v.terms)
+                    .flat_map(|t| std::iter::once(&t.value).chain(&t.synonyms))
+                    .flat_map(|t| words(t))
+                    .map(|w| singular(&w).to_owned())
+                    .filter(|w| !STOPWORDS.contains(&w.as_str()))
+                    .collect();
+                skills.push(SkillRules {
+                    agent: card.name.clone(),
+                    skill: skill.id.clone(),
+                    tags: skill.tags.iter().map(|t| words(t)).filter(|t| !t.is_empty()).collect(),
+                    patterns,
+                    examples: skill.examples.iter().map(|e| content_words(e)).collect(),
+                    words: vocabulary,
+                    accepts: skill.entities.iter().cloned().collect(),
+                    has_categories: skill.vocabularies.iter().any(|v| v.entity == "category"),
+                });
+            }
+        }
+        Self { skills }
+    }
+
+    fn score(&self, rules: &SkillRules, input: &Input<'_>) -> f64 {
+        let x = input.extraction;
+        let named = rules.tags.iter().filter(|t| find_phrase(&x.tokens, t).is_some()).count()
+            + rules.patterns.iter().filter(|p| p.is_match(input.message)).count();
+        let mut score = if named > 0 {
+            NAMED + EACH_MORE_NAMED * (named - 1).min(2) as f64
+        } else {
+            0.0
+        };
+
+        let accepts = |k: &str| rules.accepts.contains(k);
+        let mut entity = 0.0;
+        if accepts("amount") && x.amount.is_some() {
+            entity += ENTITY;
+        }
+        if accepts("order_id") && x.order_id.is_some() {
+            entity += ENTITY;
+        }
+        if (accepts("min_price") || accepts("max_price"))
+            && (x.bounds.min.is_some() || x.bounds.max.is_some())
+        {
+            entity += ENTITY;
+        }
+        if rules.has_categories && x.category.is_some() {
+            entity += ENTITY;
+        }
+        score += entity.min(ENTITY_CAP);
+
+        let message_words: HashSet<String> = x
+            .tokens
+            .iter()
+            .map(|t| singular(&t.text).to_owned())
+            .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
+            .collect();
+        let known = message_words.iter().filter(|w| rules.words.contains(*w)).count();
+        if known > 0 {
+            score += (FIRST_WORD + EACH_MORE_WORD * (known - 1) as f64).min(WORD_CAP);
+        }
+        if !message_words.is_empty() {
+            let overlap = rules
+                .examples
+                .iter()
+                .map(|e| e.intersection(&message_words).count() as f64 / message_words.len() as f64)
+                .fold(0.0, f64::max);
+            score += EXAMPLES * overlap;
+        }
+        score.min(1.0)
+    }
+}
+
+impl Classifier for RuleClassifier {
+    fn stage(&self) -> Stage {
+        Stage::Rules
+    }
+
+    fn classify(&self, input: &Input<'_>) -> Vec<Scored> {
+        let mut scored: Vec<Scored> = self
+            .skills
+            .iter()
+            .map(|r| Scored {
+                agent: r.agent.clone(),
+                skill: r.skill.clone(),
+                confidence: (self.score(r, input) * 1000.0).round() / 1000.0,
+            })
+            .collect();
+        scored.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        scored
+    }
+}

@@ -1,0 +1,215 @@
+//! The root's gRPC services: `Agent` (route, then dispatch to the chosen worker) and `Router`
+//! (the decision alone).
+
+use std::{sync::Arc, time::Duration};
+
+use intentmesh_core::{AgentError, ErrorCode, deadline};
+use intentmesh_proto::pb;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    entities::{self, context},
+    registry::{Registry, Snapshot, Worker},
+    routing::{Decision, Input, Scored},
+};
+
+pub const AGENT_NAME: &str = "root";
+
+#[derive(Debug, Clone)]
+pub struct RootAgent {
+    registry: Arc<Registry>,
+    call_timeout: Duration,
+}
+
+/// A routing decision and, when routed, the worker to run it.
+struct Routed {
+    decision: pb::RouteDecision,
+    worker: Option<Worker>,
+}
+
+fn candidate(s: &Scored, snapshot: &Snapshot) -> pb::Candidate {
+    let description = snapshot
+        .workers
+        .get(&s.agent)
+        .and_then(|w| w.card.skills.iter().find(|k| k.id == s.skill))
+        .map(|k| k.description.clone())
+        .unwrap_or_default();
+    pb::Candidate {
+        agent: s.agent.clone(),
+        skill: s.skill.clone(),
+        confidence: s.confidence,
+        description,
+    }
+}
+
+impl RootAgent {
+    pub fn new(registry: Arc<Registry>, call_timeout: Duration) -> Self {
+        Self { registry, call_timeout }
+    }
+
+    fn route(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
+        let snapshot = self.registry.snapshot();
+        if snapshot.workers.is_empty() {
+            return Err(AgentError::unavailable("no worker agent has described itself yet"));
+        }
+        if req.message.trim().is_empty() && req.agent.is_empty() {
+            return Err(AgentError::new(ErrorCode::MissingField, "message is required")
+                .with("field", "message"));
+        }
+        let extraction = entities::extract(&req.message, &snapshot.vocabulary);
+        let mut parsed = extraction.entities()?;
+        context::merge(req.context.as_ref(), &mut parsed)?;
+
+        let (best, stage, others) = if req.agent.is_empty() {
+            match snapshot.cascade.decide(&Input { message: &req.message, extraction: &extraction }) {
+                Decision::Routed { best, stage } => (best, stage, Vec::new()),
+                Decision::NeedsClarification { candidates } => {
+                    let decision = pb::RouteDecision {
+                        status: pb::RouteStatus::NeedsClarification as i32,
+                        confidence: candidates.first().map_or(0.0, |c| c.confidence),
+                        stage: pb::RouteStage::None as i32,
+                        entities: Some(parsed),
+                        candidates: candidates.iter().map(|c| candidate(c, &snapshot)).collect(),
+                        ..Default::default()
+                    };
+                    return Ok(Routed { decision, worker: None });
+                }
+            }
+        } else {
+            let worker = snapshot.workers.get(&req.agent).ok_or_else(|| {
+                let known: Vec<&str> = snapshot.workers.keys().map(String::as_str).collect();
+                AgentError::new(ErrorCode::UnknownAgent, format!("there is no agent named {:?}", truncate(&req.agent)))
+                    .with("field", "agent")
+                    .with("available", known.join(","))
+            })?;
+            let skill = if req.skill.is_empty() {
+                worker.card.skills.first().map(|s| s.id.clone()).unwrap_or_default()
+            } else if worker.card.skills.iter().any(|s| s.id == req.skill) {
+                req.skill.clone()
+            } else {
+                return Err(AgentError::new(ErrorCode::UnknownSkill, format!("agent {} has no skill {:?}", req.agent, truncate(&req.skill)))
+                    .with("field", "skill"));
+            };
+            let best = Scored { agent: req.agent.clone(), skill, confidence: 1.0 };
+            (best, pb::RouteStage::Explicit, Vec::new())
+        };
+
+        let worker = snapshot
+            .workers
+            .get(&best.agent)
+            .cloned()
+            .ok_or_else(|| AgentError::unavailable(format!("the {} agent is not available", best.agent)))?;
+        let skill = worker.card.skills.iter().find(|s| s.id == best.skill);
+        let accepts = skill.map(|s| s.entities.clone()).unwrap_or_default();
+        let decision = pb::RouteDecision {
+            status: pb::RouteStatus::Routed as i32,
+            agent: best.agent.clone(),
+            skill: best.skill.clone(),
+            confidence: best.confidence,
+            stage: stage as i32,
+            entities: Some(entities::for_skill(parsed, &accepts)),
+            candidates: others.iter().map(|c: &Scored| candidate(c, &snapshot)).collect(),
+            default_mode: skill.map_or(0, |s| s.default_mode),
+        };
+        tracing::debug!(agent = %decision.agent, skill = %decision.skill, confidence = decision.confidence, stage = ?stage, "routed");
+        Ok(Routed { decision, worker: Some(worker) })
+    }
+
+    async fn dispatch(
+        &self,
+        req: pb::ProcessRequest,
+        budget: Duration,
+    ) -> Result<pb::ProcessResponse, AgentError> {
+        let Routed { decision, worker } = self.route(&req)?;
+        let Some(worker) = worker else {
+            return Ok(pb::ProcessResponse {
+                agent: AGENT_NAME.to_owned(),
+                skill: String::new(),
+                result: Some(pb::process_response::Result::Clarification(pb::Clarification {
+                    question: "I could not tell what you would like to do. Did you mean one of these?".to_owned(),
+                    candidates: decision.candidates.clone(),
+                })),
+                route: Some(decision),
+            });
+        };
+        let mut call = Request::new(pb::ProcessRequest {
+            entities: decision.entities.clone(),
+            skill: decision.skill.clone(),
+            agent: decision.agent.clone(),
+            ..req
+        });
+        call.set_timeout(budget);
+        let mut client = worker.client.clone();
+        let mut response = client
+            .process(call)
+            .await
+            .map_err(|status| worker_error(&decision.agent, &status))?
+            .into_inner();
+        response.route = Some(decision);
+        Ok(response)
+    }
+}
+
+/// A worker's own errors pass through unchanged; transport failures name the worker.
+fn worker_error(agent: &str, status: &Status) -> AgentError {
+    let err = AgentError::from(status);
+    match err.code {
+        ErrorCode::Unavailable if !err.details.contains_key("agent") => {
+            AgentError::unavailable(format!("the {agent} agent is unavailable")).with("agent", agent)
+        }
+        ErrorCode::DeadlineExceeded => AgentError::new(
+            ErrorCode::DeadlineExceeded,
+            format!("the {agent} agent did not answer in time"),
+        )
+        .with("agent", agent),
+        _ => err,
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[tonic::async_trait]
+impl pb::agent_server::Agent for RootAgent {
+    async fn process(
+        &self,
+        request: Request<pb::ProcessRequest>,
+    ) -> Result<Response<pb::ProcessResponse>, Status> {
+        let budget = deadline::budget(request.metadata(), self.call_timeout);
+        Ok(Response::new(self.dispatch(request.into_inner(), budget).await?))
+    }
+
+    async fn describe(
+        &self,
+        _request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::AgentCard>, Status> {
+        let snapshot = self.registry.snapshot();
+        let skills = snapshot
+            .workers
+            .values()
+            .flat_map(|w| {
+                w.card.skills.iter().map(move |s| pb::Skill {
+                    id: format!("{}.{}", w.card.name, s.id),
+                    ..s.clone()
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::AgentCard {
+            name: AGENT_NAME.to_owned(),
+            version: intentmesh_core::VERSION.to_owned(),
+            description: "Understands requests and routes them to the worker agents".to_owned(),
+            skills,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::router_server::Router for RootAgent {
+    async fn route(
+        &self,
+        request: Request<pb::ProcessRequest>,
+    ) -> Result<Response<pb::RouteDecision>, Status> {
+        Ok(Response::new(self.route(request.get_ref())?.decision))
+    }
+}
