@@ -1,1 +1,184 @@
-fn main() {}
+//! `intentmesh`: one binary, a subcommand per service. `intentmesh` alone (or `intentmesh dev`)
+//! starts the whole mesh in one process with embedded defaults.
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use intentmesh_core::{
+    config::{ConfigError, ProcessEnv},
+    shutdown, telemetry,
+};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// `EX_USAGE` from sysexits.h: the configuration is wrong.
+const EX_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(name = "intentmesh", version, about = "IntentMesh: a gRPC service mesh of agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Command {
+    /// Everything in one process: gateway :8000, payment :8001, search :8002, root :8003.
+    Dev,
+    /// The public HTTP gateway (:8000).
+    Gateway,
+    /// The payment agent (:8001).
+    Payment,
+    /// The search agent (:8002).
+    Search,
+    /// The root agent (:8003).
+    Root,
+}
+
+/// Where each service listens: loopback in `dev`, every interface when run alone (containers).
+fn default_addr(port: u16, dev: bool) -> SocketAddr {
+    let ip = if dev { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
+    SocketAddr::from((ip, port))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let telemetry = match telemetry::TelemetryConfig::from_env(&ProcessEnv) {
+        Ok(t) => t,
+        Err(err) => return config_error(&err),
+    };
+    telemetry::init(&telemetry);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Dev))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => match err.downcast_ref::<ConfigError>() {
+            Some(config) => config_error(config),
+            None => {
+                tracing::error!("{err:#}");
+                eprintln!("intentmesh: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn config_error(err: &ConfigError) -> ExitCode {
+    eprintln!("intentmesh: configuration error: {err}");
+    ExitCode::from(EX_USAGE)
+}
+
+async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the {service} service"))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let env = ProcessEnv;
+    let shutdown = shutdown::on_signal();
+    let dev = matches!(command, Command::Dev);
+    match command {
+        Command::Dev => return run_dev(shutdown).await,
+        Command::Gateway => {
+            let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
+            let listener = bind(config.server.listen, "gateway").await?;
+            intentmesh_gateway::run(config, listener, shutdown).await?;
+        }
+        Command::Payment => {
+            let config = intentmesh_payment_agent::Config::from_env(&env, default_addr(8001, dev))?;
+            let listener = bind(config.server.listen, "payment").await?;
+            intentmesh_payment_agent::run(config, listener, shutdown).await?;
+        }
+        Command::Search => {
+            let config = intentmesh_search_agent::Config::from_env(&env, default_addr(8002, dev))?;
+            let listener = bind(config.server.listen, "search").await?;
+            intentmesh_search_agent::run(config, listener, shutdown).await?;
+        }
+        Command::Root => {
+            let config = intentmesh_root_agent::Config::from_env(&env, default_addr(8003, dev))?;
+            let listener = bind(config.server.listen, "root").await?;
+            intentmesh_root_agent::run(config, listener, shutdown).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The whole mesh in one process. Listeners are bound first, so the root learns the workers'
+/// real addresses and the gateway the root's (any of them may be port 0 in tests).
+async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let env = ProcessEnv;
+    let payment = intentmesh_payment_agent::Config::from_env(&env, default_addr(8001, true))?;
+    let search = intentmesh_search_agent::Config::from_env(&env, default_addr(8002, true))?;
+    let mut root = intentmesh_root_agent::Config::from_env(&env, default_addr(8003, true))?;
+    let mut gateway = intentmesh_gateway::Config::from_env(&env, default_addr(8000, true))?;
+
+    let payment_listener = bind(payment.server.listen, "payment").await?;
+    let search_listener = bind(search.server.listen, "search").await?;
+    let root_listener = bind(root.server.listen, "root").await?;
+    let gateway_listener = bind(gateway.server.listen, "gateway").await?;
+    let url = |l: &TcpListener| l.local_addr().map(|a| format!("http://{a}"));
+    let (payment_url, search_url) = (url(&payment_listener)?, url(&search_listener)?);
+    let (root_url, gateway_url) = (url(&root_listener)?, url(&gateway_listener)?);
+
+    if std::env::var_os("AGENT_URLS").is_none() {
+        root.workers = intentmesh_root_agent::parse_workers(&format!("payment={payment_url},search={search_url}"))
+            .map_err(anyhow::Error::msg)?;
+    }
+    if std::env::var_os("ROOT_AGENT_URL").is_none() {
+        gateway.root_url.clone_from(&root_url);
+    }
+
+    // Open the stores before announcing anything: a bad DATABASE_URL fails here, loudly.
+    let ledger = intentmesh_payment_agent::SqlLedger::connect(&payment.database, payment.pool_size)
+        .await
+        .context("cannot open the payment ledger")?;
+    let catalog = intentmesh_search_agent::open_catalog(&search)
+        .await
+        .context("cannot open the search catalog")?;
+
+    let mut services = JoinSet::new();
+    let token = shutdown.clone();
+    services.spawn(async move {
+        intentmesh_payment_agent::serve(payment, std::sync::Arc::new(ledger), payment_listener, token)
+            .await
+            .context("payment agent")
+    });
+    let token = shutdown.clone();
+    services.spawn(async move {
+        intentmesh_search_agent::serve(search, catalog, search_listener, token).await.context("search agent")
+    });
+    let token = shutdown.clone();
+    services.spawn(async move { intentmesh_root_agent::run(root, root_listener, token).await.context("root agent") });
+    let token = shutdown.clone();
+    services.spawn(async move { intentmesh_gateway::run(gateway, gateway_listener, token).await.context("gateway") });
+
+    println!(
+        "\nIntentMesh is running (embedded mode: SQLite ledger and catalog, no broker needed).\n\
+         \n  gateway  {gateway_url}   POST /process, POST /route, GET /health\
+         \n  payment  {payment_url}   gRPC + GET /health, /metrics\
+         \n  search   {search_url}   gRPC + GET /health, /metrics\
+         \n  root     {root_url}   gRPC + GET /health, /metrics\n\
+         \nTry:\n  curl -s {gateway_url}/process -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"message\": \"I want to pay $100 for order #12345\", \"user_id\": \"user-123\", \"context\": {{\"order_id\": \"12345\", \"currency\": \"USD\"}}}}'\n\
+         \nPress Ctrl-C to stop.\n"
+    );
+
+    // The first service to stop (with an error, or at shutdown) stops the rest.
+    let mut first_error = None;
+    while let Some(joined) = services.join_next().await {
+        let outcome = joined.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(err) = outcome {
+            tracing::error!("{err:#}");
+            first_error.get_or_insert(err);
+        }
+        shutdown.cancel();
+    }
+    first_error.map_or(Ok(()), Err)
+}

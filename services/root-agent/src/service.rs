@@ -63,7 +63,19 @@ impl RootAgent {
         let (best, stage, others) = if req.agent.is_empty() {
             match snapshot.cascade.decide(&Input { message: &req.message, extraction: &extraction }) {
                 Decision::Routed { best, stage } => (best, stage, Vec::new()),
-                Decision::NeedsClarification { candidates } => {
+                Decision::NeedsClarification { mut candidates } => {
+                    if candidates.is_empty() {
+                        // Nothing matched at all: offer every skill, so the caller sees the options.
+                        candidates = snapshot
+                            .workers
+                            .values()
+                            .flat_map(|w| w.card.skills.iter().map(|s| Scored {
+                                agent: w.card.name.clone(),
+                                skill: s.id.clone(),
+                                confidence: 0.0,
+                            }))
+                            .collect();
+                    }
                     let decision = pb::RouteDecision {
                         status: pb::RouteStatus::NeedsClarification as i32,
                         confidence: candidates.first().map_or(0.0, |c| c.confidence),

@@ -1,0 +1,160 @@
+//! The public HTTP API: `POST /process`, `POST /route`, `GET /health`, `GET /ready`,
+//! `GET /metrics`, and JSON answers for unknown paths and methods.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use intentmesh_core::{ErrorCode, metrics};
+use intentmesh_proto::pb;
+use serde_json::{Value, json};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+use crate::{
+    AppState,
+    body::{self, Mode, ProcessBody},
+    convert,
+    error::ApiError,
+};
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
+    let response = match result {
+        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
+        Err(err) => err.request_id(request_id).into_response(),
+    };
+    with_request_id(response, request_id)
+}
+
+/// `Prefer: respond-async` (RFC 7240) asks for the asynchronous mode.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split([',', ';']).any(|token| token.trim().eq_ignore_ascii_case("respond-async"))
+        })
+    })
+}
+
+fn grpc_request(body: ProcessBody, request_id: &str, key: Option<String>, mode: Mode, timeout: Duration) -> tonic::Request<pb::ProcessRequest> {
+    let mut request = tonic::Request::new(pb::ProcessRequest {
+        request_id: request_id.to_owned(),
+        message: body.message,
+        user_id: body.user_id,
+        context: body.context,
+        entities: None,
+        skill: String::new(),
+        agent: body.agent.unwrap_or_default(),
+        idempotency_key: key.unwrap_or_default(),
+        mode: match mode {
+            Mode::Auto => pb::ExecutionMode::Unspecified,
+            Mode::Sync => pb::ExecutionMode::Sync,
+            Mode::Async => pb::ExecutionMode::Async,
+        } as i32,
+    });
+    request.set_timeout(timeout);
+    request
+}
+
+pub(crate) async fn process(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = body::request_id(&headers);
+    let result = async {
+        let body = body::parse(&headers, raw, &state.limits)?;
+        let key = body::idempotency_key(&headers)?;
+        let mode = if prefers_async(&headers) && body.mode == Mode::Auto { Mode::Async } else { body.mode };
+        if mode == Mode::Async {
+            return Err(ApiError::new(
+                ErrorCode::ModeNotAvailable,
+                "asynchronous processing is not available yet; send \"mode\": \"sync\" or omit it",
+            )
+            .with("field", "mode"));
+        }
+        let request = grpc_request(body, &request_id, key, mode, state.limits.request_timeout);
+        let response = state.root.clone().process(request).await?.into_inner();
+        let data = convert::result_data(response.result.as_ref());
+        let clarification = matches!(response.result, Some(pb::process_response::Result::Clarification(_)));
+        Ok(json!({
+            "status": if clarification { "needs_clarification" } else { "success" },
+            "data": data,
+            "request_id": request_id,
+            "agent": Some(&response.agent).filter(|a| !clarification && !a.is_empty()),
+            "route": convert::route_summary(response.route.as_ref()),
+        }))
+    }
+    .await;
+    answer(result, &request_id)
+}
+
+pub(crate) async fn route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = body::request_id(&headers);
+    let result = async {
+        let body = body::parse(&headers, raw, &state.limits)?;
+        let mode = body.mode;
+        let request = grpc_request(body, &request_id, None, mode, state.limits.request_timeout);
+        let decision = state.router.clone().route(request).await?.into_inner();
+        Ok(convert::decision(&decision, &request_id))
+    }
+    .await;
+    answer(result, &request_id)
+}
+
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({"status": "healthy", "service": "gateway", "version": intentmesh_core::VERSION}))
+}
+
+/// Ready when the root agent reports SERVING over the gRPC health protocol.
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    request.set_timeout(Duration::from_secs(1));
+    let verdict = tokio::time::timeout(Duration::from_secs(1), state.health.clone().check(request)).await;
+    match verdict {
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
+            (StatusCode::OK, Json(json!({"status": "ready", "service": "gateway"}))).into_response()
+        }
+        other => {
+            let reason = match other {
+                Ok(Ok(_)) => "the root agent is not serving".to_owned(),
+                Ok(Err(status)) => format!("the root agent is unreachable: {}", status.message()),
+                Err(_) => "the root agent did not answer in time".to_owned(),
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "not_ready", "service": "gateway", "reason": reason})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+}
+
+pub(crate) async fn not_found(headers: HeaderMap) -> Response {
+    let request_id = body::request_id(&headers);
+    let err = ApiError::new(ErrorCode::NotFound, "no such endpoint; see POST /process, POST /route, GET /health");
+    answer(Err(err), &request_id)
+}
+
+pub(crate) async fn method_not_allowed(headers: HeaderMap) -> Response {
+    let request_id = body::request_id(&headers);
+    answer(Err(ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")), &request_id)
+}
