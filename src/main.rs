@@ -16,7 +16,11 @@ use tokio_util::sync::CancellationToken;
 const EX_USAGE: u8 = 64;
 
 #[derive(Debug, Parser)]
-#[command(name = "intentmesh", version, about = "IntentMesh: a gRPC service mesh of agents")]
+#[command(
+    name = "intentmesh",
+    version,
+    about = "IntentMesh: a gRPC service mesh of agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -49,7 +53,10 @@ fn main() -> ExitCode {
         Err(err) => return config_error(&err),
     };
     telemetry::init(&telemetry);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
@@ -128,8 +135,10 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     let (root_url, gateway_url) = (url(&root_listener)?, url(&gateway_listener)?);
 
     if std::env::var_os("AGENT_URLS").is_none() {
-        root.workers = intentmesh_root_agent::parse_workers(&format!("payment={payment_url},search={search_url}"))
-            .map_err(anyhow::Error::msg)?;
+        root.workers = intentmesh_root_agent::parse_workers(&format!(
+            "payment={payment_url},search={search_url}"
+        ))
+        .map_err(anyhow::Error::msg)?;
     }
     if std::env::var_os("ROOT_AGENT_URL").is_none() {
         gateway.root_url.clone_from(&root_url);
@@ -146,20 +155,35 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut services = JoinSet::new();
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_payment_agent::serve(payment, std::sync::Arc::new(ledger), payment_listener, token)
-            .await
-            .context("payment agent")
+        intentmesh_payment_agent::serve(
+            payment,
+            std::sync::Arc::new(ledger),
+            payment_listener,
+            token,
+        )
+        .await
+        .context("payment agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_search_agent::serve(search, catalog, search_listener, token).await.context("search agent")
+        intentmesh_search_agent::serve(search, catalog, search_listener, token)
+            .await
+            .context("search agent")
     });
     let token = shutdown.clone();
-    services.spawn(async move { intentmesh_root_agent::run(root, root_listener, token).await.context("root agent") });
+    services.spawn(async move {
+        intentmesh_root_agent::run(root, root_listener, token)
+            .await
+            .context("root agent")
+    });
     let token = shutdown.clone();
-    services.spawn(async move { intentmesh_gateway::run(gateway, gateway_listener, token).await.context("gateway") });
+    services.spawn(async move {
+        intentmesh_gateway::run(gateway, gateway_listener, token)
+            .await
+            .context("gateway")
+    });
 
-    println!(
+    let banner = format!(
         "\nIntentMesh is running (embedded mode: SQLite ledger and catalog, no broker needed).\n\
          \n  gateway  {gateway_url}   POST /process, POST /route, GET /health\
          \n  payment  {payment_url}   gRPC + GET /health, /metrics\
@@ -169,6 +193,12 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
          -d '{{\"message\": \"I want to pay $100 for order #12345\", \"user_id\": \"user-123\", \"context\": {{\"order_id\": \"12345\", \"currency\": \"USD\"}}}}'\n\
          \nPress Ctrl-C to stop.\n"
     );
+    // A closed stdout (a pipe whose reader left) must not stop the mesh: ignore write errors.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
 
     // The first service to stop (with an error, or at shutdown) stops the rest.
     let mut first_error = None;

@@ -48,15 +48,22 @@ pub(crate) fn parse(
         }
     }
     let bytes = body.map_err(|rejection| match rejection {
-        BytesRejection::FailedToBufferBody(_) if is_length_limit(&rejection) => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than allowed")
-                .with("max_bytes", limits.max_body_bytes)
-        }
-        other => ApiError::new(ErrorCode::InvalidRequest, format!("cannot read the body: {other}")),
+        BytesRejection::FailedToBufferBody(_) if is_length_limit(&rejection) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than allowed",
+        )
+        .with("max_bytes", limits.max_body_bytes),
+        other => ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("cannot read the body: {other}"),
+        ),
     })?;
     if bytes.len() > limits.max_body_bytes {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than allowed")
-            .with("max_bytes", limits.max_body_bytes));
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than allowed",
+        )
+        .with("max_bytes", limits.max_body_bytes));
     }
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(ErrorCode::InvalidJson, "the body is not valid JSON")
@@ -64,7 +71,10 @@ pub(crate) fn parse(
             .with("column", e.column())
     })?;
     let Value::Object(mut object) = value else {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "the body must be a JSON object"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
     };
 
     let message = required_string(&mut object, "message")?;
@@ -72,14 +82,20 @@ pub(crate) fn parse(
     if chars > limits.max_message_chars {
         return Err(ApiError::new(
             ErrorCode::MessageTooLong,
-            format!("message has {chars} characters; at most {} are allowed", limits.max_message_chars),
+            format!(
+                "message has {chars} characters; at most {} are allowed",
+                limits.max_message_chars
+            ),
         )
         .with("field", "message")
         .with("max_chars", limits.max_message_chars));
     }
     let user_id = required_string(&mut object, "user_id")?;
     if user_id.chars().count() > limits.max_user_id_chars {
-        return Err(invalid("user_id", &format!("at most {} characters", limits.max_user_id_chars)));
+        return Err(invalid(
+            "user_id",
+            &format!("at most {} characters", limits.max_user_id_chars),
+        ));
     }
     let context = match object.remove("context") {
         None | Some(Value::Null) => None,
@@ -102,7 +118,13 @@ pub(crate) fn parse(
         },
         Some(_) => return Err(invalid("mode", "one of \"auto\", \"sync\", \"async\"")),
     };
-    Ok(ProcessBody { message, user_id, context, agent, mode })
+    Ok(ProcessBody {
+        message,
+        user_id,
+        context,
+        agent,
+        mode,
+    })
 }
 
 fn is_length_limit(rejection: &BytesRejection) -> bool {
@@ -110,9 +132,12 @@ fn is_length_limit(rejection: &BytesRejection) -> bool {
 }
 
 fn invalid(field: &str, expected: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidField, format!("{field} must be {expected}"))
-        .with("field", field)
-        .with("expected", expected)
+    ApiError::new(
+        ErrorCode::InvalidField,
+        format!("{field} must be {expected}"),
+    )
+    .with("field", field)
+    .with("expected", expected)
 }
 
 fn empty(field: &str) -> ApiError {
@@ -133,7 +158,9 @@ fn required_string(object: &mut Map<String, Value>, field: &str) -> Result<Strin
 }
 
 fn to_struct(map: Map<String, Value>) -> Struct {
-    Struct { fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect() }
+    Struct {
+        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
+    }
 }
 
 fn to_value(value: Value) -> PbValue {
@@ -142,7 +169,9 @@ fn to_value(value: Value) -> PbValue {
         Value::Bool(b) => Kind::BoolValue(b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => Kind::StringValue(s),
-        Value::Array(items) => Kind::ListValue(ListValue { values: items.into_iter().map(to_value).collect() }),
+        Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.into_iter().map(to_value).collect(),
+        }),
         Value::Object(map) => Kind::StructValue(to_struct(map)),
     };
     PbValue { kind: Some(kind) }
@@ -156,20 +185,31 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
-        .map_or_else(|| format!("req-{}", uuid::Uuid::now_v7().simple()), str::to_owned)
+        .map_or_else(
+            || format!("req-{}", uuid::Uuid::now_v7().simple()),
+            str::to_owned,
+        )
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = raw.to_str().ok().map(str::trim).filter(|k| {
-        !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic())
-    });
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()));
     key.map(|k| Some(k.to_owned())).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidField, "Idempotency-Key must be 1 to 255 visible ASCII characters")
-            .with("field", "Idempotency-Key")
+        ApiError::new(
+            ErrorCode::InvalidField,
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+        .with("field", "Idempotency-Key")
     })
 }
 
@@ -178,7 +218,11 @@ mod tests {
     use super::*;
 
     fn parse_json(body: &str) -> Result<ProcessBody, ApiError> {
-        parse(&HeaderMap::new(), Ok(Bytes::from(body.to_owned())), &Limits::default())
+        parse(
+            &HeaderMap::new(),
+            Ok(Bytes::from(body.to_owned())),
+            &Limits::default(),
+        )
     }
 
     fn code(body: &str) -> ErrorCode {
@@ -187,7 +231,10 @@ mod tests {
 
     #[test]
     fn a_good_body_parses() {
-        let b = parse_json(r#"{"message":"pay $100","user_id":"u","context":{"a":[1,{"b":null}]},"mode":"sync"}"#).unwrap();
+        let b = parse_json(
+            r#"{"message":"pay $100","user_id":"u","context":{"a":[1,{"b":null}]},"mode":"sync"}"#,
+        )
+        .unwrap();
         assert_eq!(b.message, "pay $100");
         assert_eq!(b.mode, Mode::Sync);
         assert!(b.context.unwrap().fields.contains_key("a"));
@@ -198,13 +245,34 @@ mod tests {
         assert_eq!(code("{"), ErrorCode::InvalidJson);
         assert_eq!(code("[1,2]"), ErrorCode::InvalidRequest);
         assert_eq!(code(r#"{"user_id":"u"}"#), ErrorCode::MissingField);
-        assert_eq!(code(r#"{"message":"  ","user_id":"u"}"#), ErrorCode::EmptyField);
-        assert_eq!(code(r#"{"message":5,"user_id":"u"}"#), ErrorCode::InvalidField);
-        assert_eq!(code(r#"{"message":"x","user_id":""}"#), ErrorCode::EmptyField);
-        assert_eq!(code(r#"{"message":"x","user_id":"u","context":"no"}"#), ErrorCode::InvalidField);
-        assert_eq!(code(r#"{"message":"x","user_id":"u","context":[1]}"#), ErrorCode::InvalidField);
-        assert_eq!(code(r#"{"message":"x","user_id":"u","mode":"later"}"#), ErrorCode::InvalidField);
-        assert_eq!(code(r#"{"message":"x","user_id":"u","agent":7}"#), ErrorCode::InvalidField);
+        assert_eq!(
+            code(r#"{"message":"  ","user_id":"u"}"#),
+            ErrorCode::EmptyField
+        );
+        assert_eq!(
+            code(r#"{"message":5,"user_id":"u"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":""}"#),
+            ErrorCode::EmptyField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","context":"no"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","context":[1]}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","mode":"later"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","agent":7}"#),
+            ErrorCode::InvalidField
+        );
         let long = format!(r#"{{"message":"{}","user_id":"u"}}"#, "é".repeat(4_001));
         assert_eq!(code(&long), ErrorCode::MessageTooLong);
         let ok = format!(r#"{{"message":"{}","user_id":"u"}}"#, "é".repeat(4_000));

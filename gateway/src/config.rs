@@ -41,9 +41,15 @@ pub const DEFAULT_ROOT_URL: &str = "http://127.0.0.1:8003";
 impl Config {
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
         let server = ServerConfig::from_env(env, "GATEWAY", default_listen)?;
-        let root_url = env.get("ROOT_AGENT_URL").unwrap_or_else(|| DEFAULT_ROOT_URL.to_owned());
+        let root_url = env
+            .get("ROOT_AGENT_URL")
+            .unwrap_or_else(|| DEFAULT_ROOT_URL.to_owned());
         if !(root_url.starts_with("http://") || root_url.starts_with("https://")) {
-            return Err(ConfigError::new("ROOT_AGENT_URL", &root_url, "expected an http(s) URL"));
+            return Err(ConfigError::new(
+                "ROOT_AGENT_URL",
+                &root_url,
+                "expected an http(s) URL",
+            ));
         }
         let defaults = Limits::default();
         let limits = Limits {
@@ -52,6 +58,10 @@ impl Config {
             max_user_id_chars: defaults.max_user_id_chars,
             request_timeout: server.request_timeout,
         };
-        Ok(Self { server, root_url, limits })
+        Ok(Self {
+            server,
+            root_url,
+            limits,
+        })
     }
 }

@@ -87,7 +87,9 @@ fn mode_name(mode: i32) -> &'static str {
 /// The entity keys of DESIGN.md §3, present ones only.
 pub(crate) fn entities(e: Option<&pb::Entities>) -> Value {
     let mut out = Map::new();
-    let Some(e) = e else { return Value::Object(out) };
+    let Some(e) = e else {
+        return Value::Object(out);
+    };
     if let Some(a) = &e.amount {
         out.insert("amount".into(), json!(to_f64(a)));
     }
@@ -95,7 +97,12 @@ pub(crate) fn entities(e: Option<&pb::Entities>) -> Value {
         .currency
         .clone()
         .or_else(|| e.amount.as_ref().map(|m| m.currency_code.clone()))
-        .or_else(|| e.max_price.as_ref().or(e.min_price.as_ref()).map(|m| m.currency_code.clone()))
+        .or_else(|| {
+            e.max_price
+                .as_ref()
+                .or(e.min_price.as_ref())
+                .map(|m| m.currency_code.clone())
+        })
         .filter(|c| !c.is_empty());
     if let Some(c) = currency {
         out.insert("currency".into(), json!(c));
@@ -136,13 +143,19 @@ pub(crate) fn decision(d: &pb::RouteDecision, request_id: &str) -> Value {
 
 /// The route summary carried in a `/process` answer.
 pub(crate) fn route_summary(d: Option<&pb::RouteDecision>) -> Value {
-    d.map_or(Value::Null, |d| {
-        json!({"stage": stage_name(d.stage), "confidence": d.confidence, "skill": d.skill})
-    })
+    d.map_or(
+        Value::Null,
+        |d| json!({"stage": stage_name(d.stage), "confidence": d.confidence, "skill": d.skill}),
+    )
 }
 
 fn struct_to_json(s: &prost_types::Struct) -> Value {
-    Value::Object(s.fields.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
+    Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
 }
 
 fn value_to_json(v: &prost_types::Value) -> Value {
@@ -164,7 +177,11 @@ mod tests {
     fn payments_render_as_designed() {
         let result = pb::process_response::Result::Payment(pb::PaymentResult {
             transaction_id: "txn_1".into(),
-            amount: Some(pb::Money { currency_code: "USD".into(), units: 100, nanos: 0 }),
+            amount: Some(pb::Money {
+                currency_code: "USD".into(),
+                units: 100,
+                nanos: 0,
+            }),
             status: pb::PaymentStatus::Completed as i32,
             ..Default::default()
         });

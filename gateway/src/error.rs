@@ -18,7 +18,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: AgentError::new(code, message), request_id: None }
+        Self {
+            error: AgentError::new(code, message),
+            request_id: None,
+        }
     }
 
     #[must_use]
@@ -40,17 +43,23 @@ impl ApiError {
 
 impl From<AgentError> for ApiError {
     fn from(error: AgentError) -> Self {
-        Self { error, request_id: None }
+        Self {
+            error,
+            request_id: None,
+        }
     }
 }
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         let mut error = AgentError::from(&status);
-        if error.code == ErrorCode::Unavailable && !error.details.contains_key("agent") {
+        if error.code == ErrorCode::Unavailable && !AgentError::is_ours(&status) {
             error = AgentError::unavailable("the root agent is unavailable").with("agent", "root");
         }
-        Self { error, request_id: None }
+        Self {
+            error,
+            request_id: None,
+        }
     }
 }
 
@@ -77,8 +86,13 @@ impl IntoResponse for ApiError {
             "request_id": self.request_id,
         });
         let mut response = (status, Json(body)).into_response();
-        if matches!(self.error.code, ErrorCode::Unavailable | ErrorCode::Overloaded) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if matches!(
+            self.error.code,
+            ErrorCode::Unavailable | ErrorCode::Overloaded
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response.extensions_mut().insert(ErrorLogged(self.error));
         response

@@ -41,12 +41,19 @@ fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
 fn prefers_async(headers: &HeaderMap) -> bool {
     headers.get_all("prefer").iter().any(|v| {
         v.to_str().is_ok_and(|v| {
-            v.split([',', ';']).any(|token| token.trim().eq_ignore_ascii_case("respond-async"))
+            v.split([',', ';'])
+                .any(|token| token.trim().eq_ignore_ascii_case("respond-async"))
         })
     })
 }
 
-fn grpc_request(body: ProcessBody, request_id: &str, key: Option<String>, mode: Mode, timeout: Duration) -> tonic::Request<pb::ProcessRequest> {
+fn grpc_request(
+    body: ProcessBody,
+    request_id: &str,
+    key: Option<String>,
+    mode: Mode,
+    timeout: Duration,
+) -> tonic::Request<pb::ProcessRequest> {
     let mut request = tonic::Request::new(pb::ProcessRequest {
         request_id: request_id.to_owned(),
         message: body.message,
@@ -75,7 +82,11 @@ pub(crate) async fn process(
     let result = async {
         let body = body::parse(&headers, raw, &state.limits)?;
         let key = body::idempotency_key(&headers)?;
-        let mode = if prefers_async(&headers) && body.mode == Mode::Auto { Mode::Async } else { body.mode };
+        let mode = if prefers_async(&headers) && body.mode == Mode::Auto {
+            Mode::Async
+        } else {
+            body.mode
+        };
         if mode == Mode::Async {
             return Err(ApiError::new(
                 ErrorCode::ModeNotAvailable,
@@ -86,7 +97,10 @@ pub(crate) async fn process(
         let request = grpc_request(body, &request_id, key, mode, state.limits.request_timeout);
         let response = state.root.clone().process(request).await?.into_inner();
         let data = convert::result_data(response.result.as_ref());
-        let clarification = matches!(response.result, Some(pb::process_response::Result::Clarification(_)));
+        let clarification = matches!(
+            response.result,
+            Some(pb::process_response::Result::Clarification(_))
+        );
         Ok(json!({
             "status": if clarification { "needs_clarification" } else { "success" },
             "data": data,
@@ -122,13 +136,18 @@ pub(crate) async fn health() -> Json<Value> {
 
 /// Ready when the root agent reports SERVING over the gRPC health protocol.
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
-    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: String::new(),
+    });
     request.set_timeout(Duration::from_secs(1));
-    let verdict = tokio::time::timeout(Duration::from_secs(1), state.health.clone().check(request)).await;
+    let verdict =
+        tokio::time::timeout(Duration::from_secs(1), state.health.clone().check(request)).await;
     match verdict {
-        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
-            (StatusCode::OK, Json(json!({"status": "ready", "service": "gateway"}))).into_response()
-        }
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "service": "gateway"})),
+        )
+            .into_response(),
         other => {
             let reason = match other {
                 Ok(Ok(_)) => "the root agent is not serving".to_owned(),
@@ -145,16 +164,29 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 pub(crate) async fn not_found(headers: HeaderMap) -> Response {
     let request_id = body::request_id(&headers);
-    let err = ApiError::new(ErrorCode::NotFound, "no such endpoint; see POST /process, POST /route, GET /health");
+    let err = ApiError::new(
+        ErrorCode::NotFound,
+        "no such endpoint; see POST /process, POST /route, GET /health",
+    );
     answer(Err(err), &request_id)
 }
 
 pub(crate) async fn method_not_allowed(headers: HeaderMap) -> Response {
     let request_id = body::request_id(&headers);
-    answer(Err(ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")), &request_id)
+    answer(
+        Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this endpoint",
+        )),
+        &request_id,
+    )
 }

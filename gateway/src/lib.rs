@@ -42,7 +42,10 @@ pub struct AppState {
 
 impl AppState {
     /// Clients over one lazily connected HTTP/2 channel to the root agent.
-    pub fn new(config: &Config, metrics: Arc<ServiceMetrics>) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        config: &Config,
+        metrics: Arc<ServiceMetrics>,
+    ) -> Result<Self, tonic::transport::Error> {
         let channel = Endpoint::from_shared(config.root_url.clone())?
             .connect_timeout(std::time::Duration::from_secs(2))
             .tcp_nodelay(true)
@@ -104,13 +107,23 @@ pub enum RunError {
 }
 
 /// Serves the gateway until `shutdown`, then drains in-flight requests within the grace period.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), RunError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let metrics = ServiceMetrics::new(SERVICE_NAME);
     let state = AppState::new(&config, Arc::clone(&metrics))?;
     tracing::info!(service = SERVICE_NAME, addr = %listener.local_addr().map_err(ServeError::from)?, root = %config.root_url, "serving HTTP");
     let server = axum::serve(TrackedListener::new(listener, metrics), app(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
-    drain_within(server, &shutdown, config.server.shutdown_grace, SERVICE_NAME).await?;
+    drain_within(
+        server,
+        &shutdown,
+        config.server.shutdown_grace,
+        SERVICE_NAME,
+    )
+    .await?;
     Ok(())
 }

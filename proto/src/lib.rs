@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn error_code_wire_names_round_trip() {
-        for code in [pb::ErrorCode::InvalidAmount, pb::ErrorCode::IdempotencyConflict] {
+        for code in [
+            pb::ErrorCode::InvalidAmount,
+            pb::ErrorCode::IdempotencyConflict,
+        ] {
             let name = code.wire_name();
             assert!(!name.contains("error_code"));
             assert_eq!(pb::ErrorCode::from_wire_name(&name), Some(code));

@@ -20,7 +20,9 @@ impl Env for ProcessEnv {
 
 impl Env for HashMap<String, String> {
     fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+        HashMap::get(self, key)
+            .cloned()
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -170,8 +172,8 @@ mod tests {
     #[test]
     fn unset_values_take_defaults_and_bad_ones_name_the_variable() {
         let env: HashMap<&str, &str> = HashMap::from([("REQUEST_TIMEOUT_SECS", "abc")]);
-        let err = ServerConfig::from_env(&env, "PAYMENT", "127.0.0.1:8001".parse().unwrap())
-            .unwrap_err();
+        let err =
+            ServerConfig::from_env(&env, "PAYMENT", "127.0.0.1:8001".parse().unwrap()).unwrap_err();
         assert_eq!(err.var, "REQUEST_TIMEOUT_SECS");
 
         let env: HashMap<&str, &str> = HashMap::from([("PAYMENT_LISTEN_ADDR", "0.0.0.0:9")]);

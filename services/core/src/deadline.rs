@@ -52,6 +52,9 @@ mod tests {
         let mut md = tonic::metadata::MetadataMap::new();
         assert_eq!(budget(&md, Duration::from_secs(3)), Duration::from_secs(3));
         md.insert("grpc-timeout", "500m".parse().unwrap());
-        assert_eq!(budget(&md, Duration::from_secs(3)), Duration::from_millis(500));
+        assert_eq!(
+            budget(&md, Duration::from_secs(3)),
+            Duration::from_millis(500)
+        );
     }
 }

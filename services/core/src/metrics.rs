@@ -257,13 +257,18 @@ mod tests {
         m.record("Process", "OK", 0.002);
         let guard = m.connection_opened();
         let text = m.encode();
-        assert!(text.contains(
-            r#"agent_requests_total{agent="payment",method="Process",status="OK"} 1"#
-        ));
+        assert!(
+            text.contains(
+                r#"agent_requests_total{agent="payment",method="Process",status="OK"} 1"#
+            )
+        );
         assert!(text.contains("agent_request_duration_seconds_bucket"));
         assert!(text.contains(r#"agent_active_connections{agent="payment"} 1"#));
         drop(guard);
-        assert!(m.encode().contains(r#"agent_active_connections{agent="payment"} 0"#));
+        assert!(
+            m.encode()
+                .contains(r#"agent_active_connections{agent="payment"} 0"#)
+        );
     }
 
     #[test]

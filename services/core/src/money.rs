@@ -26,8 +26,7 @@ pub fn to_money(amount: Decimal, currency_code: &str) -> Result<pb::Money, Money
         .mantissa()
         .checked_mul(10i128.pow(9 - normalized.scale()))
         .ok_or(MoneyError::OutOfRange)?;
-    let units =
-        i64::try_from(total_nanos / NANOS_PER_UNIT).map_err(|_| MoneyError::OutOfRange)?;
+    let units = i64::try_from(total_nanos / NANOS_PER_UNIT).map_err(|_| MoneyError::OutOfRange)?;
     let nanos = i32::try_from(total_nanos % NANOS_PER_UNIT).map_err(|_| MoneyError::Malformed)?;
     Ok(pb::Money {
         currency_code: currency_code.to_owned(),

@@ -120,12 +120,20 @@ impl AgentServer {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
-        let router = routes
-            .routes()
-            .into_axum_router()
-            .merge(http_routes(&name, Arc::clone(&metrics), ready));
+        let router = routes.routes().into_axum_router().merge(http_routes(
+            &name,
+            Arc::clone(&metrics),
+            ready.clone(),
+        ));
 
-        set_status(&health, &service_names, true).await;
+        // tonic-health starts "" as SERVING; nothing is serving until readiness says so.
+        set_status(&health, &service_names, false).await;
+        let health_watch = tokio::spawn(watch_readiness(
+            health.clone(),
+            service_names.clone(),
+            ready.clone(),
+            shutdown.child_token(),
+        ));
         let local = listener.local_addr()?;
         tracing::info!(service = %name, addr = %local, "serving gRPC and HTTP");
 
@@ -143,6 +151,8 @@ impl AgentServer {
             .add_routes(tonic::service::Routes::from(router))
             .serve_with_incoming_shutdown(incoming, async move {
                 drained.cancelled().await;
+                // The watcher stops first, so NOT_SERVING is the last word.
+                let _ = health_watch.await;
                 set_status(&health, &service_names, false).await;
             });
         drain_within(server, &shutdown, config.shutdown_grace, &name).await
@@ -170,6 +180,39 @@ where
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(service = %name, grace_secs = grace.as_secs_f64(), "in-flight requests did not finish within the grace period");
             Ok(())
+        }
+    }
+}
+
+/// Keeps the gRPC health status in step with readiness: SERVING only while the ready check
+/// passes (polled every 250 ms until ready, then every 2 s), until `stop`.
+async fn watch_readiness(
+    health: HealthReporter,
+    names: Vec<&'static str>,
+    ready: Option<ReadyCheck>,
+    stop: CancellationToken,
+) {
+    let mut last = None;
+    loop {
+        let ok = match &ready {
+            Some(check) => check().await.is_ok(),
+            None => true,
+        };
+        if stop.is_cancelled() {
+            return;
+        }
+        if last != Some(ok) {
+            set_status(&health, &names, ok).await;
+            last = Some(ok);
+        }
+        let wait = if ok {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_millis(250)
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -29,7 +29,11 @@ impl TelemetryConfig {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(ConfigError::new("LOG_FORMAT", other, "expected text or json"));
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    other,
+                    "expected text or json",
+                ));
             }
         };
         Ok(Self { filter, format })
@@ -41,9 +45,17 @@ pub fn init(config: &TelemetryConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     match config.format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(false)).init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
 }

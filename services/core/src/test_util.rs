@@ -13,7 +13,13 @@ pub fn postgres_admin_url() -> String {
 pub fn unique_name(hint: &str) -> String {
     let clean: String = hint
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("{clean}_{}", uuid::Uuid::new_v4().simple())

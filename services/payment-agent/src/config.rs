@@ -22,12 +22,17 @@ impl Config {
         let database = match DatabaseUrl::from_env(env)? {
             Some(url) => url,
             None => {
-                let dir = env.get("INTENTMESH_DATA_DIR").unwrap_or_else(|| "data".to_owned());
+                let dir = env
+                    .get("INTENTMESH_DATA_DIR")
+                    .unwrap_or_else(|| "data".to_owned());
                 DatabaseUrl::Sqlite(format!("sqlite://{dir}/ledger.sqlite?mode=rwc"))
             }
         };
-        let max_amount: Decimal =
-            parse_or(env, "PAYMENT_MAX_AMOUNT", PaymentPolicy::default().max_amount)?;
+        let max_amount: Decimal = parse_or(
+            env,
+            "PAYMENT_MAX_AMOUNT",
+            PaymentPolicy::default().max_amount,
+        )?;
         if max_amount <= Decimal::ZERO {
             return Err(ConfigError::new(
                 "PAYMENT_MAX_AMOUNT",

@@ -36,8 +36,10 @@ impl PaymentAgent {
         }
         let user_id = req.user_id.trim();
         if user_id.is_empty() {
-            return Err(AgentError::new(ErrorCode::MissingField, "user_id is required")
-                .with("field", "user_id"));
+            return Err(
+                AgentError::new(ErrorCode::MissingField, "user_id is required")
+                    .with("field", "user_id"),
+            );
         }
         let entities = req.entities.unwrap_or_default();
         let valid = validate(&entities, &self.policy)?;

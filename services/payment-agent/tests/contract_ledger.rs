@@ -1,6 +1,8 @@
 //! One contract suite for the `Ledger` port, run against every adapter: SQLite (embedded) and
 //! the running PostgreSQL. A missing PostgreSQL fails these tests; nothing is skipped.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::sync::Arc;
 
 use intentmesh_core::config::DatabaseUrl;
@@ -43,31 +45,55 @@ mod cases {
     }
 
     pub async fn charges_once_per_key(ledger: Arc<dyn Ledger>) {
-        let first = ledger.charge(payment("k1", Some("o1"), 10_000)).await.unwrap();
-        let ChargeOutcome::Charged(p) = &first else { panic!("first charge must charge: {first:?}") };
+        let first = ledger
+            .charge(payment("k1", Some("o1"), 10_000))
+            .await
+            .unwrap();
+        let ChargeOutcome::Charged(p) = &first else {
+            panic!("first charge must charge: {first:?}")
+        };
         assert!(p.transaction_id.starts_with("txn_"));
         assert_eq!(p.status, "completed");
-        let again = ledger.charge(payment("k1", Some("o1"), 10_000)).await.unwrap();
+        let again = ledger
+            .charge(payment("k1", Some("o1"), 10_000))
+            .await
+            .unwrap();
         assert_eq!(again, ChargeOutcome::Replayed(p.clone()));
         assert_eq!(ledger.count_for_order("o1").await.unwrap(), 1);
-        assert_eq!(ledger.get(&p.transaction_id).await.unwrap().as_ref(), Some(p));
+        assert_eq!(
+            ledger.get(&p.transaction_id).await.unwrap().as_ref(),
+            Some(p)
+        );
     }
 
     pub async fn reusing_a_key_for_another_payment_conflicts(ledger: Arc<dyn Ledger>) {
         ledger.charge(payment("k2", None, 500)).await.unwrap();
         let err = ledger.charge(payment("k2", None, 700)).await.unwrap_err();
-        assert!(matches!(err, LedgerError::IdempotencyConflict { .. }), "{err:?}");
+        assert!(
+            matches!(err, LedgerError::IdempotencyConflict { .. }),
+            "{err:?}"
+        );
     }
 
     pub async fn an_order_is_paid_at_most_once(ledger: Arc<dyn Ledger>) {
         let first = ledger.charge(payment("k3", Some("o3"), 100)).await.unwrap();
         // Same order, same payment, another key: the first charge is returned, not repeated.
-        let same = ledger.charge(payment("k3-bis", Some("o3"), 100)).await.unwrap();
+        let same = ledger
+            .charge(payment("k3-bis", Some("o3"), 100))
+            .await
+            .unwrap();
         assert_eq!(same, ChargeOutcome::Replayed(first.payment().clone()));
         // Same order, another amount: a conflict, and nothing is written.
-        let err = ledger.charge(payment("k3-ter", Some("o3"), 999)).await.unwrap_err();
-        assert!(matches!(err, LedgerError::OrderAlreadyPaid { ref order_id } if order_id == "o3"), "{err:?}");
+        let err = ledger
+            .charge(payment("k3-ter", Some("o3"), 999))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LedgerError::OrderAlreadyPaid { ref order_id } if order_id == "o3"),
+            "{err:?}"
+        );
         assert_eq!(ledger.count_for_order("o3").await.unwrap(), 1);
+        assert_eq!(ledger.count().await.unwrap(), 1);
     }
 
     pub async fn twenty_concurrent_charges_make_one_row(ledger: Arc<dyn Ledger>) {
@@ -94,7 +120,11 @@ mod cases {
     pub async fn large_amounts_are_exact(ledger: Arc<dyn Ledger>) {
         let minor = 9_007_199_254_740_993; // not representable as f64
         let out = ledger.charge(payment("k5", None, minor)).await.unwrap();
-        let stored = ledger.get(&out.payment().transaction_id).await.unwrap().unwrap();
+        let stored = ledger
+            .get(&out.payment().transaction_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.amount_minor, minor);
         assert_eq!(ledger.get("txn_missing").await.unwrap(), None);
     }

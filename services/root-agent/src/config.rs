@@ -45,7 +45,10 @@ pub fn parse_workers(raw: &str) -> Result<Vec<WorkerEndpoint>, String> {
             if name.as_deref().is_some_and(str::is_empty) {
                 return Err(format!("empty agent name in {entry:?}"));
             }
-            Ok(WorkerEndpoint { name, url: url.to_owned() })
+            Ok(WorkerEndpoint {
+                name,
+                url: url.to_owned(),
+            })
         })
         .collect::<Result<_, _>>()?;
     if workers.is_empty() {
@@ -56,22 +59,36 @@ pub fn parse_workers(raw: &str) -> Result<Vec<WorkerEndpoint>, String> {
 
 impl Config {
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
-        let raw = env.get("AGENT_URLS").unwrap_or_else(|| DEFAULT_AGENT_URLS.to_owned());
+        let raw = env
+            .get("AGENT_URLS")
+            .unwrap_or_else(|| DEFAULT_AGENT_URLS.to_owned());
         let workers = parse_workers(&raw).map_err(|r| ConfigError::new("AGENT_URLS", &raw, r))?;
         let min_confidence: f64 = parse_or(env, "ROUTER_MIN_CONFIDENCE", 0.5)?;
         if !(0.0..=1.0).contains(&min_confidence) {
-            return Err(ConfigError::new("ROUTER_MIN_CONFIDENCE", &min_confidence.to_string(), "must be between 0 and 1"));
+            return Err(ConfigError::new(
+                "ROUTER_MIN_CONFIDENCE",
+                &min_confidence.to_string(),
+                "must be between 0 and 1",
+            ));
         }
         let ambiguity_margin: f64 = parse_or(env, "ROUTER_AMBIGUITY_MARGIN", 0.1)?;
         if !(0.0..=1.0).contains(&ambiguity_margin) {
-            return Err(ConfigError::new("ROUTER_AMBIGUITY_MARGIN", &ambiguity_margin.to_string(), "must be between 0 and 1"));
+            return Err(ConfigError::new(
+                "ROUTER_AMBIGUITY_MARGIN",
+                &ambiguity_margin.to_string(),
+                "must be between 0 and 1",
+            ));
         }
         Ok(Self {
             server: ServerConfig::from_env(env, "ROOT", default_listen)?,
             workers,
             min_confidence,
             ambiguity_margin,
-            discovery_interval: seconds_or(env, "DISCOVERY_INTERVAL_SECS", Duration::from_secs(30))?,
+            discovery_interval: seconds_or(
+                env,
+                "DISCOVERY_INTERVAL_SECS",
+                Duration::from_secs(30),
+            )?,
             call_timeout: seconds_or(env, "AGENT_CALL_TIMEOUT_SECS", Duration::from_secs(10))?,
         })
     }
@@ -85,7 +102,13 @@ mod tests {
     fn agent_urls_with_and_without_names() {
         let w = parse_workers("payment=http://a:1, http://b:2").unwrap();
         assert_eq!(w[0].name.as_deref(), Some("payment"));
-        assert_eq!(w[1], WorkerEndpoint { name: None, url: "http://b:2".into() });
+        assert_eq!(
+            w[1],
+            WorkerEndpoint {
+                name: None,
+                url: "http://b:2".into()
+            }
+        );
         assert!(parse_workers("ftp://x").is_err());
         assert!(parse_workers(" , ").is_err());
         assert!(parse_workers("=http://a").is_err());

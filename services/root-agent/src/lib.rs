@@ -37,7 +37,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let registry = Arc::new(Registry::new(&config)?);
-    let discovery = tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
+    let discovery =
+        tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
     let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout);
     let ready = Arc::clone(&registry);
     let served = AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))

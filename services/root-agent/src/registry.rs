@@ -64,13 +64,19 @@ impl Registry {
             .iter()
             .map(|endpoint| {
                 let channel = Endpoint::from_shared(endpoint.url.clone())
-                    .map_err(|source| RegistryError { url: endpoint.url.clone(), source })?
+                    .map_err(|source| RegistryError {
+                        url: endpoint.url.clone(),
+                        source,
+                    })?
                     .connect_timeout(Duration::from_secs(2))
                     .tcp_nodelay(true)
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true)
                     .connect_lazy();
-                Ok(Target { endpoint: endpoint.clone(), client: AgentClient::new(channel) })
+                Ok(Target {
+                    endpoint: endpoint.clone(),
+                    client: AgentClient::new(channel),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let registry = Self {
@@ -120,7 +126,10 @@ impl Registry {
             let mut client = t.client.clone();
             let mut req = tonic::Request::new(pb::DescribeRequest {});
             req.set_timeout(DESCRIBE_TIMEOUT);
-            (t, tokio::time::timeout(DESCRIBE_TIMEOUT, client.describe(req)).await)
+            (
+                t,
+                tokio::time::timeout(DESCRIBE_TIMEOUT, client.describe(req)).await,
+            )
         });
         let mut workers = BTreeMap::new();
         let mut all_reachable = true;
@@ -128,12 +137,17 @@ impl Registry {
             match answer {
                 Ok(Ok(card)) => {
                     let card = card.into_inner();
-                    if let Some(name) = target.endpoint.name.as_deref().filter(|n| *n != card.name) {
+                    if let Some(name) = target.endpoint.name.as_deref().filter(|n| *n != card.name)
+                    {
                         tracing::warn!(configured = name, described = %card.name, url = %target.endpoint.url, "worker describes itself under another name; using its own");
                     }
                     workers.insert(
                         card.name.clone(),
-                        Worker { card, client: target.client.clone(), url: target.endpoint.url.clone() },
+                        Worker {
+                            card,
+                            client: target.client.clone(),
+                            url: target.endpoint.url.clone(),
+                        },
                     );
                 }
                 failure => {
@@ -143,14 +157,20 @@ impl Registry {
                         _ => "timed out".to_owned(),
                     };
                     tracing::debug!(url = %target.endpoint.url, %reason, "worker did not describe itself");
-                    if let Some(old) = previous.workers.values().find(|w| w.url == target.endpoint.url) {
+                    if let Some(old) = previous
+                        .workers
+                        .values()
+                        .find(|w| w.url == target.endpoint.url)
+                    {
                         workers.insert(old.card.name.clone(), old.clone());
                     }
                 }
             }
         }
         let changed = workers.len() != previous.workers.len()
-            || workers.iter().any(|(n, w)| previous.workers.get(n).is_none_or(|p| p.card != w.card));
+            || workers
+                .iter()
+                .any(|(n, w)| previous.workers.get(n).is_none_or(|p| p.card != w.card));
         if !changed && all_reachable == previous.all_reachable {
             return;
         }
@@ -158,7 +178,8 @@ impl Registry {
             tracing::info!(workers = ?workers.keys().collect::<Vec<_>>(), "routing rebuilt from worker descriptions");
         }
         let cards: Vec<&pb::AgentCard> = workers.values().map(|w| &w.card).collect();
-        let stages: Vec<Box<dyn Classifier>> = vec![Box::new(RuleClassifier::new(cards.iter().copied()))];
+        let stages: Vec<Box<dyn Classifier>> =
+            vec![Box::new(RuleClassifier::new(cards.iter().copied()))];
         let snapshot = Snapshot {
             cascade: Cascade::new(stages, self.min_confidence, self.ambiguity_margin),
             vocabulary: Vocabulary::from_cards(cards.iter().copied()),
@@ -172,7 +193,11 @@ impl Registry {
     pub async fn run(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
         loop {
             self.refresh().await;
-            let wait = if self.ready().is_ok() { interval } else { FAST_RETRY };
+            let wait = if self.ready().is_ok() {
+                interval
+            } else {
+                FAST_RETRY
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}

@@ -44,24 +44,34 @@ fn candidate(s: &Scored, snapshot: &Snapshot) -> pb::Candidate {
 
 impl RootAgent {
     pub fn new(registry: Arc<Registry>, call_timeout: Duration) -> Self {
-        Self { registry, call_timeout }
+        Self {
+            registry,
+            call_timeout,
+        }
     }
 
     fn route(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
         let snapshot = self.registry.snapshot();
         if snapshot.workers.is_empty() {
-            return Err(AgentError::unavailable("no worker agent has described itself yet"));
+            return Err(AgentError::unavailable(
+                "no worker agent has described itself yet",
+            ));
         }
         if req.message.trim().is_empty() && req.agent.is_empty() {
-            return Err(AgentError::new(ErrorCode::MissingField, "message is required")
-                .with("field", "message"));
+            return Err(
+                AgentError::new(ErrorCode::MissingField, "message is required")
+                    .with("field", "message"),
+            );
         }
         let extraction = entities::extract(&req.message, &snapshot.vocabulary);
         let mut parsed = extraction.entities()?;
         context::merge(req.context.as_ref(), &mut parsed)?;
 
         let (best, stage, others) = if req.agent.is_empty() {
-            match snapshot.cascade.decide(&Input { message: &req.message, extraction: &extraction }) {
+            match snapshot.cascade.decide(&Input {
+                message: &req.message,
+                extraction: &extraction,
+            }) {
                 Decision::Routed { best, stage } => (best, stage, Vec::new()),
                 Decision::NeedsClarification { mut candidates } => {
                     if candidates.is_empty() {
@@ -69,11 +79,13 @@ impl RootAgent {
                         candidates = snapshot
                             .workers
                             .values()
-                            .flat_map(|w| w.card.skills.iter().map(|s| Scored {
-                                agent: w.card.name.clone(),
-                                skill: s.id.clone(),
-                                confidence: 0.0,
-                            }))
+                            .flat_map(|w| {
+                                w.card.skills.iter().map(|s| Scored {
+                                    agent: w.card.name.clone(),
+                                    skill: s.id.clone(),
+                                    confidence: 0.0,
+                                })
+                            })
                             .collect();
                     }
                     let decision = pb::RouteDecision {
@@ -84,33 +96,53 @@ impl RootAgent {
                         candidates: candidates.iter().map(|c| candidate(c, &snapshot)).collect(),
                         ..Default::default()
                     };
-                    return Ok(Routed { decision, worker: None });
+                    return Ok(Routed {
+                        decision,
+                        worker: None,
+                    });
                 }
             }
         } else {
             let worker = snapshot.workers.get(&req.agent).ok_or_else(|| {
                 let known: Vec<&str> = snapshot.workers.keys().map(String::as_str).collect();
-                AgentError::new(ErrorCode::UnknownAgent, format!("there is no agent named {:?}", truncate(&req.agent)))
-                    .with("field", "agent")
-                    .with("available", known.join(","))
+                AgentError::new(
+                    ErrorCode::UnknownAgent,
+                    format!("there is no agent named {:?}", truncate(&req.agent)),
+                )
+                .with("field", "agent")
+                .with("available", known.join(","))
             })?;
             let skill = if req.skill.is_empty() {
-                worker.card.skills.first().map(|s| s.id.clone()).unwrap_or_default()
+                worker
+                    .card
+                    .skills
+                    .first()
+                    .map(|s| s.id.clone())
+                    .unwrap_or_default()
             } else if worker.card.skills.iter().any(|s| s.id == req.skill) {
                 req.skill.clone()
             } else {
-                return Err(AgentError::new(ErrorCode::UnknownSkill, format!("agent {} has no skill {:?}", req.agent, truncate(&req.skill)))
-                    .with("field", "skill"));
+                return Err(AgentError::new(
+                    ErrorCode::UnknownSkill,
+                    format!(
+                        "agent {} has no skill {:?}",
+                        req.agent,
+                        truncate(&req.skill)
+                    ),
+                )
+                .with("field", "skill"));
             };
-            let best = Scored { agent: req.agent.clone(), skill, confidence: 1.0 };
+            let best = Scored {
+                agent: req.agent.clone(),
+                skill,
+                confidence: 1.0,
+            };
             (best, pb::RouteStage::Explicit, Vec::new())
         };
 
-        let worker = snapshot
-            .workers
-            .get(&best.agent)
-            .cloned()
-            .ok_or_else(|| AgentError::unavailable(format!("the {} agent is not available", best.agent)))?;
+        let worker = snapshot.workers.get(&best.agent).cloned().ok_or_else(|| {
+            AgentError::unavailable(format!("the {} agent is not available", best.agent))
+        })?;
         let skill = worker.card.skills.iter().find(|s| s.id == best.skill);
         let accepts = skill.map(|s| s.entities.clone()).unwrap_or_default();
         let decision = pb::RouteDecision {
@@ -120,11 +152,17 @@ impl RootAgent {
             confidence: best.confidence,
             stage: stage as i32,
             entities: Some(entities::for_skill(parsed, &accepts)),
-            candidates: others.iter().map(|c: &Scored| candidate(c, &snapshot)).collect(),
+            candidates: others
+                .iter()
+                .map(|c: &Scored| candidate(c, &snapshot))
+                .collect(),
             default_mode: skill.map_or(0, |s| s.default_mode),
         };
         tracing::debug!(agent = %decision.agent, skill = %decision.skill, confidence = decision.confidence, stage = ?stage, "routed");
-        Ok(Routed { decision, worker: Some(worker) })
+        Ok(Routed {
+            decision,
+            worker: Some(worker),
+        })
     }
 
     async fn dispatch(
@@ -137,10 +175,14 @@ impl RootAgent {
             return Ok(pb::ProcessResponse {
                 agent: AGENT_NAME.to_owned(),
                 skill: String::new(),
-                result: Some(pb::process_response::Result::Clarification(pb::Clarification {
-                    question: "I could not tell what you would like to do. Did you mean one of these?".to_owned(),
-                    candidates: decision.candidates.clone(),
-                })),
+                result: Some(pb::process_response::Result::Clarification(
+                    pb::Clarification {
+                        question:
+                            "I could not tell what you would like to do. Did you mean one of these?"
+                                .to_owned(),
+                        candidates: decision.candidates.clone(),
+                    },
+                )),
                 route: Some(decision),
             });
         };
@@ -167,7 +209,8 @@ fn worker_error(agent: &str, status: &Status) -> AgentError {
     let err = AgentError::from(status);
     match err.code {
         ErrorCode::Unavailable if !err.details.contains_key("agent") => {
-            AgentError::unavailable(format!("the {agent} agent is unavailable")).with("agent", agent)
+            AgentError::unavailable(format!("the {agent} agent is unavailable"))
+                .with("agent", agent)
         }
         ErrorCode::DeadlineExceeded => AgentError::new(
             ErrorCode::DeadlineExceeded,
@@ -189,7 +232,9 @@ impl pb::agent_server::Agent for RootAgent {
         request: Request<pb::ProcessRequest>,
     ) -> Result<Response<pb::ProcessResponse>, Status> {
         let budget = deadline::budget(request.metadata(), self.call_timeout);
-        Ok(Response::new(self.dispatch(request.into_inner(), budget).await?))
+        Ok(Response::new(
+            self.dispatch(request.into_inner(), budget).await?,
+        ))
     }
 
     async fn describe(

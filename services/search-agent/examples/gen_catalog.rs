@@ -3,6 +3,9 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let products = intentmesh_search_agent::catalog::generate::generate();
-    print!("{}", intentmesh_search_agent::catalog::generate::to_jsonl(&products)?);
+    print!(
+        "{}",
+        intentmesh_search_agent::catalog::generate::to_jsonl(&products)?
+    );
     Ok(())
 }

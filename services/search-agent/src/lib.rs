@@ -23,7 +23,10 @@ pub use card::{AGENT_NAME, SKILL_SEARCH, card};
 pub use config::Config;
 pub use domain::{
     catalog::{Catalog, CatalogError, Product, SearchPage},
-    query::{CATALOG_CURRENCY, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, SearchQuery, from_entities, terms},
+    query::{
+        CATALOG_CURRENCY, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, SearchQuery, from_entities,
+        terms,
+    },
 };
 pub use service::SearchAgent;
 

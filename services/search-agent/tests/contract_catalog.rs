@@ -1,6 +1,8 @@
 //! One contract suite for the `Catalog` port, run against SQLite FTS5 and the running
 //! PostgreSQL. A missing PostgreSQL fails these tests; nothing is skipped.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::sync::Arc;
 
 use intentmesh_search_agent::{
@@ -11,12 +13,20 @@ mod support {
     use super::*;
 
     pub async fn sqlite() -> Arc<dyn Catalog> {
-        Arc::new(SqliteCatalog::connect("sqlite::memory:", 2).await.expect("SQLite catalog opens"))
+        Arc::new(
+            SqliteCatalog::connect("sqlite::memory:", 2)
+                .await
+                .expect("SQLite catalog opens"),
+        )
     }
 
     pub async fn postgres() -> Arc<dyn Catalog> {
         let url = intentmesh_core::test_util::fresh_postgres_database("catalog").await;
-        Arc::new(PostgresCatalog::connect(&url, 4).await.expect("PostgreSQL catalog opens"))
+        Arc::new(
+            PostgresCatalog::connect(&url, 4)
+                .await
+                .expect("PostgreSQL catalog opens"),
+        )
     }
 }
 
@@ -38,10 +48,22 @@ mod cases {
     async fn seeded(catalog: Arc<dyn Catalog>) -> Arc<dyn Catalog> {
         catalog
             .load(&[
-                record("p1", "Wireless Headphones Alpha", "electronics", "49.99", 4.0),
+                record(
+                    "p1",
+                    "Wireless Headphones Alpha",
+                    "electronics",
+                    "49.99",
+                    4.0,
+                ),
                 record("p2", "Wireless Mouse", "electronics", "19.99", 4.5),
                 record("p3", "Studio Headphones", "electronics", "120.00", 4.9),
-                record("p4", "Wireless Headphones Beta", "electronics", "89.00", 3.0),
+                record(
+                    "p4",
+                    "Wireless Headphones Beta",
+                    "electronics",
+                    "89.00",
+                    3.0,
+                ),
                 record("p5", "Garden Hose", "garden", "25.00", 4.2),
                 record("p6", "Headphones Stand", "home", "15.00", 3.5),
             ])
@@ -51,7 +73,12 @@ mod cases {
     }
 
     fn query(text: &str) -> SearchQuery {
-        SearchQuery { terms: terms(text), page: 1, page_size: 10, ..Default::default() }
+        SearchQuery {
+            terms: terms(text),
+            page: 1,
+            page_size: 10,
+            ..Default::default()
+        }
     }
 
     fn ids(page: &intentmesh_search_agent::SearchPage) -> Vec<&str> {
@@ -64,7 +91,11 @@ mod cases {
         let found = ids(&page);
         assert_eq!(page.total, 5, "{found:?}");
         let both: std::collections::BTreeSet<_> = found[..2].iter().copied().collect();
-        assert_eq!(both, ["p1", "p4"].into(), "products matching both words come first: {found:?}");
+        assert_eq!(
+            both,
+            ["p1", "p4"].into(),
+            "products matching both words come first: {found:?}"
+        );
         assert!(page.products.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(!found.contains(&"p5"));
     }
@@ -77,7 +108,11 @@ mod cases {
         let page = catalog.search(&q).await.unwrap();
         assert_eq!(ids(&page), ["p1", "p2"]);
         assert_eq!(page.total, 2);
-        assert!(page.products.iter().all(|p| p.category == "electronics" && p.price_minor <= 4_999));
+        assert!(
+            page.products
+                .iter()
+                .all(|p| p.category == "electronics" && p.price_minor <= 4_999)
+        );
         q.min_price_minor = Some(2_000);
         assert_eq!(ids(&catalog.search(&q).await.unwrap()), ["p1"]);
     }
@@ -113,10 +148,25 @@ mod cases {
 
     pub async fn hostile_text_is_only_words(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
-        for text in ["\"' OR 1=1 --", "NEAR(a b) AND *", "wireless) | !(mouse", "x:y^2 \\"] {
-            catalog.search(&query(text)).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+        for text in [
+            "\"' OR 1=1 --",
+            "NEAR(a b) AND *",
+            "wireless) | !(mouse",
+            "x:y^2 \\",
+        ] {
+            catalog
+                .search(&query(text))
+                .await
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
         }
-        assert_eq!(catalog.search(&query("nothingmatches")).await.unwrap().total, 0);
+        assert_eq!(
+            catalog
+                .search(&query("nothingmatches"))
+                .await
+                .unwrap()
+                .total,
+            0
+        );
     }
 
     pub async fn loading_is_idempotent(catalog: Arc<dyn Catalog>) {
@@ -135,7 +185,9 @@ macro_rules! catalog_contract {
         mod $adapter {
             use super::*;
             #[tokio::test]
-            async fn best_match_first() { cases::best_match_first($make().await).await }
+            async fn best_match_first() {
+                cases::best_match_first($make().await).await
+            }
             #[tokio::test]
             async fn filters_are_exact_and_inclusive() {
                 cases::filters_are_exact_and_inclusive($make().await).await
@@ -153,7 +205,9 @@ macro_rules! catalog_contract {
                 cases::hostile_text_is_only_words($make().await).await
             }
             #[tokio::test]
-            async fn loading_is_idempotent() { cases::loading_is_idempotent($make().await).await }
+            async fn loading_is_idempotent() {
+                cases::loading_is_idempotent($make().await).await
+            }
         }
     };
 }

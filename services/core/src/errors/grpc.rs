@@ -19,19 +19,30 @@ impl From<AgentError> for tonic::Status {
     }
 }
 
+impl AgentError {
+    /// Whether a status was made by an IntentMesh service (it carries our `ErrorInfo`), as opposed
+    /// to a transport failure or a foreign server.
+    pub fn is_ours(status: &tonic::Status) -> bool {
+        status
+            .get_error_details()
+            .error_info()
+            .is_some_and(|i| i.domain == ERROR_DOMAIN)
+    }
+}
+
 impl From<&tonic::Status> for AgentError {
     /// Reads our `ErrorInfo` back; a status without one (from a proxy, a transport failure or a
     /// foreign server) is classified by its gRPC code.
     fn from(status: &tonic::Status) -> Self {
         let details = status.get_error_details();
-        if let Some(info) = details.error_info().filter(|i| i.domain == ERROR_DOMAIN) {
-            if let Some(code) = ErrorCode::from_wire_name(&info.reason) {
-                return Self {
-                    code,
-                    message: status.message().to_owned(),
-                    details: info.metadata.clone().into_iter().collect(),
-                };
-            }
+        if let Some(info) = details.error_info().filter(|i| i.domain == ERROR_DOMAIN)
+            && let Some(code) = ErrorCode::from_wire_name(&info.reason)
+        {
+            return Self {
+                code,
+                message: status.message().to_owned(),
+                details: info.metadata.clone().into_iter().collect(),
+            };
         }
         let code = match status.code() {
             tonic::Code::Unavailable => ErrorCode::Unavailable,

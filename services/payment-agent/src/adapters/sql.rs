@@ -74,14 +74,21 @@ impl SqlLedger {
 
     async fn find_by(&self, column: &str, value: &str) -> Result<Option<Payment>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM payments WHERE {column} = $1");
-        let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| payment_from_row(&r)).transpose()
     }
 }
 
 fn create_sqlite_parent(raw: &str) -> Result<(), LedgerError> {
     let options = SqliteConnectOptions::from_str(raw)?;
-    if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = options
+        .get_filename()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|e| LedgerError::Storage(sqlx::Error::Io(e)))?;
     }
     Ok(())
@@ -139,7 +146,10 @@ impl Ledger for SqlLedger {
         }
 
         // Nothing was written: the key or the order was recorded before.
-        if let Some(existing) = self.find_by("idempotency_key", &payment.idempotency_key).await? {
+        if let Some(existing) = self
+            .find_by("idempotency_key", &payment.idempotency_key)
+            .await?
+        {
             return if existing.fingerprint == payment.fingerprint {
                 Ok(ChargeOutcome::Replayed(existing))
             } else {
@@ -148,16 +158,16 @@ impl Ledger for SqlLedger {
                 })
             };
         }
-        if let Some(order_id) = &payment.order_id {
-            if let Some(existing) = self.find_by("order_id", order_id).await? {
-                return if existing.fingerprint == payment.fingerprint {
-                    Ok(ChargeOutcome::Replayed(existing))
-                } else {
-                    Err(LedgerError::OrderAlreadyPaid {
-                        order_id: order_id.clone(),
-                    })
-                };
-            }
+        if let Some(order_id) = &payment.order_id
+            && let Some(existing) = self.find_by("order_id", order_id).await?
+        {
+            return if existing.fingerprint == payment.fingerprint {
+                Ok(ChargeOutcome::Replayed(existing))
+            } else {
+                Err(LedgerError::OrderAlreadyPaid {
+                    order_id: order_id.clone(),
+                })
+            };
         }
         Err(LedgerError::Inconsistent(
             "insert was refused but no conflicting payment exists".to_owned(),
@@ -174,6 +184,14 @@ impl Ledger for SqlLedger {
             .fetch_one(&self.pool)
             .await?;
         let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn count(&self) -> Result<u64, LedgerError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM payments")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

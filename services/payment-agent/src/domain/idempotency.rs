@@ -38,7 +38,9 @@ pub fn fingerprint(user_id: &str, payment: &ValidPayment) -> String {
 
 /// User ids are free text: keep the separators unambiguous.
 fn escape(s: &str) -> String {
-    s.replace('%', "%25").replace(':', "%3A").replace('|', "%7C")
+    s.replace('%', "%25")
+        .replace(':', "%3A")
+        .replace('|', "%7C")
 }
 
 #[cfg(test)]
@@ -61,13 +63,22 @@ mod tests {
         let p = payment(Some("12345"), 10_000);
         assert_eq!(key_for("u", Some("k1"), "req-1", &p), "key:u:k1");
         assert_eq!(key_for("u", None, "req-1", &p), "order:u:12345:10000:USD");
-        assert_eq!(key_for("u", None, "req-1", &payment(None, 1)), "request:req-1");
+        assert_eq!(
+            key_for("u", None, "req-1", &payment(None, 1)),
+            "request:req-1"
+        );
     }
 
     #[test]
     fn user_ids_cannot_forge_each_others_keys() {
         let p = payment(Some("1"), 1);
-        assert_ne!(key_for("a:b", None, "r", &p), key_for("a", None, "r", &payment(Some("b:1"), 1)));
-        assert_ne!(key_for("a:b", Some("c"), "r", &p), key_for("a", Some("b:c"), "r", &p));
+        assert_ne!(
+            key_for("a:b", None, "r", &p),
+            key_for("a", None, "r", &payment(Some("b:1"), 1))
+        );
+        assert_ne!(
+            key_for("a:b", Some("c"), "r", &p),
+            key_for("a", Some("b:c"), "r", &p)
+        );
     }
 }

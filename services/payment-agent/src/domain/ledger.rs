@@ -73,6 +73,8 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     async fn get(&self, transaction_id: &str) -> Result<Option<Payment>, LedgerError>;
     /// Number of recorded payments for an order (0 or 1 by construction).
     async fn count_for_order(&self, order_id: &str) -> Result<u64, LedgerError>;
+    /// Number of recorded payments.
+    async fn count(&self) -> Result<u64, LedgerError>;
     /// Fails while the storage is unreachable.
     async fn ready(&self) -> Result<(), LedgerError>;
 }

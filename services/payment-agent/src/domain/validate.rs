@@ -42,14 +42,23 @@ static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Validates the payment entities against the policy.
-pub fn validate(entities: &pb::Entities, policy: &PaymentPolicy) -> Result<ValidPayment, AgentError> {
+pub fn validate(
+    entities: &pb::Entities,
+    policy: &PaymentPolicy,
+) -> Result<ValidPayment, AgentError> {
     let money = entities.amount.as_ref().ok_or_else(|| {
-        AgentError::new(ErrorCode::MissingAmount, "no amount was given for the payment")
-            .with("field", "amount")
+        AgentError::new(
+            ErrorCode::MissingAmount,
+            "no amount was given for the payment",
+        )
+        .with("field", "amount")
     })?;
     let amount = money::from_money(money).map_err(|e| {
-        AgentError::new(ErrorCode::InvalidAmount, format!("the amount is not valid: {e}"))
-            .with("field", "amount")
+        AgentError::new(
+            ErrorCode::InvalidAmount,
+            format!("the amount is not valid: {e}"),
+        )
+        .with("field", "amount")
     })?;
     let code = entities
         .currency
@@ -75,7 +84,10 @@ pub fn validate(entities: &pb::Entities, policy: &PaymentPolicy) -> Result<Valid
     if amount > policy.max_amount {
         return Err(AgentError::new(
             ErrorCode::AmountTooLarge,
-            format!("the amount exceeds the maximum of {} {currency}", policy.max_amount),
+            format!(
+                "the amount exceeds the maximum of {} {currency}",
+                policy.max_amount
+            ),
         )
         .with("field", "amount")
         .with("max", policy.max_amount));
@@ -89,7 +101,8 @@ pub fn validate(entities: &pb::Entities, policy: &PaymentPolicy) -> Result<Valid
         .with("max_decimals", exponent));
     }
     let amount_minor = minor_units(amount, exponent).ok_or_else(|| {
-        AgentError::new(ErrorCode::AmountTooLarge, "the amount is too large").with("field", "amount")
+        AgentError::new(ErrorCode::AmountTooLarge, "the amount is too large")
+            .with("field", "amount")
     })?;
 
     let order_id = match entities.order_id.as_deref() {
@@ -119,7 +132,10 @@ fn currency(code: &str) -> Result<(&'static str, u32), AgentError> {
     let invalid = || {
         AgentError::new(
             ErrorCode::InvalidCurrency,
-            format!("{} is not an ISO 4217 currency code that can be paid in", truncate(code, 16)),
+            format!(
+                "{} is not an ISO 4217 currency code that can be paid in",
+                truncate(code, 16)
+            ),
         )
         .with("field", "currency")
         .with("value", truncate(code, 16))

@@ -16,7 +16,11 @@ fn code_of(r: Result<ValidPayment, AgentError>) -> ErrorCode {
 
 #[test]
 fn a_plain_payment_is_valid() {
-    let p = validate(&entities("100", "USD", Some("12345")), &PaymentPolicy::default()).unwrap();
+    let p = validate(
+        &entities("100", "USD", Some("12345")),
+        &PaymentPolicy::default(),
+    )
+    .unwrap();
     assert_eq!(p.amount_minor, 10_000);
     assert_eq!(p.currency, "USD");
     assert_eq!(p.order_id.as_deref(), Some("12345"));
@@ -25,14 +29,26 @@ fn a_plain_payment_is_valid() {
 #[test]
 fn bad_amounts_are_refused_with_precise_codes() {
     let policy = PaymentPolicy::default();
-    assert_eq!(code_of(validate(&entities("0", "USD", None), &policy)), ErrorCode::InvalidAmount);
-    assert_eq!(code_of(validate(&entities("-5", "USD", None), &policy)), ErrorCode::InvalidAmount);
+    assert_eq!(
+        code_of(validate(&entities("0", "USD", None), &policy)),
+        ErrorCode::InvalidAmount
+    );
+    assert_eq!(
+        code_of(validate(&entities("-5", "USD", None), &policy)),
+        ErrorCode::InvalidAmount
+    );
     assert_eq!(
         code_of(validate(&entities("1000000.01", "USD", None), &policy)),
         ErrorCode::AmountTooLarge
     );
-    assert_eq!(code_of(validate(&entities("1.5", "JPY", None), &policy)), ErrorCode::InvalidAmount);
-    assert_eq!(code_of(validate(&entities("1.001", "USD", None), &policy)), ErrorCode::InvalidAmount);
+    assert_eq!(
+        code_of(validate(&entities("1.5", "JPY", None), &policy)),
+        ErrorCode::InvalidAmount
+    );
+    assert_eq!(
+        code_of(validate(&entities("1.001", "USD", None), &policy)),
+        ErrorCode::InvalidAmount
+    );
     assert!(validate(&entities("1.001", "BHD", None), &policy).is_ok());
     let none = pb::Entities::default();
     assert_eq!(code_of(validate(&none, &policy)), ErrorCode::MissingAmount);
@@ -41,9 +57,18 @@ fn bad_amounts_are_refused_with_precise_codes() {
 #[test]
 fn currencies_must_be_payable_iso_codes() {
     let policy = PaymentPolicy::default();
-    assert_eq!(code_of(validate(&entities("5", "XYZ", None), &policy)), ErrorCode::InvalidCurrency);
-    assert_eq!(code_of(validate(&entities("5", "XAU", None), &policy)), ErrorCode::InvalidCurrency);
-    assert_eq!(code_of(validate(&entities("5", "", None), &policy)), ErrorCode::MissingCurrency);
+    assert_eq!(
+        code_of(validate(&entities("5", "XYZ", None), &policy)),
+        ErrorCode::InvalidCurrency
+    );
+    assert_eq!(
+        code_of(validate(&entities("5", "XAU", None), &policy)),
+        ErrorCode::InvalidCurrency
+    );
+    assert_eq!(
+        code_of(validate(&entities("5", "", None), &policy)),
+        ErrorCode::MissingCurrency
+    );
     let mut e = entities("5", "", None);
     e.currency = Some("eur".into());
     assert_eq!(validate(&e, &policy).unwrap().currency, "EUR");
@@ -58,7 +83,10 @@ fn order_ids_are_checked() {
         ErrorCode::InvalidOrderId
     );
     assert_eq!(
-        code_of(validate(&entities("5", "USD", Some(&"9".repeat(65))), &policy)),
+        code_of(validate(
+            &entities("5", "USD", Some(&"9".repeat(65))),
+            &policy
+        )),
         ErrorCode::InvalidOrderId
     );
 }

@@ -5,12 +5,39 @@ use super::money::{Mention, Value};
 use rust_decimal::Decimal;
 
 const MAX_WORDS: &[&str] = &[
-    "under", "below", "less than", "cheaper than", "at most", "up to", "max", "maximum",
-    "no more than", "not more than", "within", "<", "<=", "≤", "lower than", "beneath",
+    "under",
+    "below",
+    "less than",
+    "cheaper than",
+    "at most",
+    "up to",
+    "max",
+    "maximum",
+    "no more than",
+    "not more than",
+    "within",
+    "<",
+    "<=",
+    "≤",
+    "lower than",
+    "beneath",
 ];
 const MIN_WORDS: &[&str] = &[
-    "over", "above", "more than", "at least", "min", "minimum", "starting at", "starting from",
-    ">", ">=", "≥", "no less than", "from", "higher than", "upwards of",
+    "over",
+    "above",
+    "more than",
+    "at least",
+    "min",
+    "minimum",
+    "starting at",
+    "starting from",
+    ">",
+    ">=",
+    "≥",
+    "no less than",
+    "from",
+    "higher than",
+    "upwards of",
 ];
 
 /// A price bound and the span of its words.
@@ -38,7 +65,10 @@ fn ends_with_word(head: &str, word: &str) -> Option<usize> {
         return None;
     }
     let ok = word.chars().all(|c| !c.is_alphanumeric())
-        || trimmed[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        || trimmed[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
     ok.then_some(start)
 }
 
@@ -65,13 +95,20 @@ pub(crate) fn find(text: &str, mentions: &[Mention]) -> Bounds {
                 Some(s) => (true, s),
                 None => (false, a.start),
             },
-            "to" | "-" | "–" | "and up to" => (true, ends_with_word(head, "from").or_else(|| ends_with_word(head, "between")).unwrap_or(a.start)),
+            "to" | "-" | "–" | "and up to" => (
+                true,
+                ends_with_word(head, "from")
+                    .or_else(|| ends_with_word(head, "between"))
+                    .unwrap_or(a.start),
+            ),
             _ => (false, a.start),
         };
         if !joined || out.used.contains(&i) {
             continue;
         }
-        let (Some(mut lo), Some(mut hi)) = (bound(a), bound(b)) else { continue };
+        let (Some(mut lo), Some(mut hi)) = (bound(a), bound(b)) else {
+            continue;
+        };
         if lo.currency.is_none() {
             lo.currency.clone_from(&hi.currency);
         }
@@ -90,18 +127,17 @@ pub(crate) fn find(text: &str, mentions: &[Mention]) -> Bounds {
         }
         let head = &text[..m.start];
         let Some(b) = bound(m) else { continue };
-        if let Some(start) = MAX_WORDS.iter().find_map(|w| ends_with_word(head, w)) {
-            if out.max.is_none() {
-                out.max = Some(b);
-                out.used.push(i);
-                out.spans.push((start, m.end));
-            }
-        } else if let Some(start) = MIN_WORDS.iter().find_map(|w| ends_with_word(head, w)) {
-            if out.min.is_none() {
-                out.min = Some(b);
-                out.used.push(i);
-                out.spans.push((start, m.end));
-            }
+        let max = MAX_WORDS.iter().find_map(|w| ends_with_word(head, w));
+        let min = MIN_WORDS.iter().find_map(|w| ends_with_word(head, w));
+        let (slot, start) = match (max, min) {
+            (Some(start), _) => (&mut out.max, start),
+            (None, Some(start)) => (&mut out.min, start),
+            (None, None) => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(b);
+            out.used.push(i);
+            out.spans.push((start, m.end));
         }
     }
     out
@@ -113,7 +149,12 @@ mod tests {
     use crate::entities::{money, tokens::tokenize};
     use std::str::FromStr;
 
-    fn bounds(text: &str) -> (Option<(String, Option<String>)>, Option<(String, Option<String>)>) {
+    fn bounds(
+        text: &str,
+    ) -> (
+        Option<(String, Option<String>)>,
+        Option<(String, Option<String>)>,
+    ) {
         let mentions = money::find(text, &[], &tokenize(text));
         let b = find(text, &mentions);
         let show = |b: Option<Bound>| b.map(|b| (b.amount.to_string(), b.currency));
@@ -121,14 +162,20 @@ mod tests {
     }
 
     fn usd(a: &str) -> Option<(String, Option<String>)> {
-        Some((Decimal::from_str(a).unwrap().to_string(), Some("USD".into())))
+        Some((
+            Decimal::from_str(a).unwrap().to_string(),
+            Some("USD".into()),
+        ))
     }
 
     #[test]
     fn single_bounds() {
         assert_eq!(bounds("headphones under $50"), (None, usd("50")));
         assert_eq!(bounds("lamps over $20"), (usd("20"), None));
-        assert_eq!(bounds("a kettle for less than 30 dollars"), (None, usd("30")));
+        assert_eq!(
+            bounds("a kettle for less than 30 dollars"),
+            (None, usd("30"))
+        );
         assert_eq!(bounds("at least $15 please"), (usd("15"), None));
         assert_eq!(bounds("mouse under 20").1, Some(("20".into(), None)));
     }

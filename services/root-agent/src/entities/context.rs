@@ -27,8 +27,11 @@ fn decimal(v: &Value, field: &str, code: ErrorCode) -> Result<Decimal, AgentErro
         Some(Kind::NumberValue(n)) if n.is_finite() => {
             // `{}` prints the shortest text that reads back as the same f64: 100.1, not 100.0999…
             Decimal::from_str(&format!("{n}")).map_err(|_| {
-                AgentError::new(ErrorCode::AmountTooLarge, format!("context.{field} is too large"))
-                    .with("field", format!("context.{field}"))
+                AgentError::new(
+                    ErrorCode::AmountTooLarge,
+                    format!("context.{field} is too large"),
+                )
+                .with("field", format!("context.{field}"))
             })
         }
         Some(Kind::StringValue(s)) => {
@@ -38,7 +41,11 @@ fn decimal(v: &Value, field: &str, code: ErrorCode) -> Result<Decimal, AgentErro
                 None => (false, s),
             };
             match number::parse(digits) {
-                Some(Number::Value(d)) if digits.chars().all(|c| c.is_ascii_digit() || ",.' ".contains(c)) => {
+                Some(Number::Value(d))
+                    if digits
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ",.' ".contains(c)) =>
+                {
                     Ok(if negative { -d } else { d })
                 }
                 Some(Number::TooLarge) => Err(AgentError::new(
@@ -62,10 +69,16 @@ fn string<'a>(v: &'a Value, field: &str, code: ErrorCode) -> Result<&'a str, Age
 
 fn positive_int(v: &Value, field: &str) -> Result<u32, AgentError> {
     match kind(v) {
-        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && *n >= 1.0 && *n <= f64::from(u32::MAX) => {
+        Some(Kind::NumberValue(n))
+            if n.fract() == 0.0 && *n >= 1.0 && *n <= f64::from(u32::MAX) =>
+        {
             Ok(*n as u32)
         }
-        _ => Err(field_error(ErrorCode::InvalidField, field, "a positive integer")),
+        _ => Err(field_error(
+            ErrorCode::InvalidField,
+            field,
+            "a positive integer",
+        )),
     }
 }
 
@@ -78,13 +91,19 @@ fn money(amount: Decimal, currency: &str, field: &str) -> Result<pb::Money, Agen
 
 /// Merges `context` over `entities`.
 pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<(), AgentError> {
-    let Some(context) = context else { return Ok(()) };
+    let Some(context) = context else {
+        return Ok(());
+    };
     let get = |k: &str| context.fields.get(k).filter(|v| kind(v).is_some());
 
     if let Some(v) = get("currency") {
         let code = string(v, "currency", ErrorCode::InvalidCurrency)?.to_ascii_uppercase();
         if code.is_empty() {
-            return Err(field_error(ErrorCode::InvalidCurrency, "currency", "an ISO 4217 code"));
+            return Err(field_error(
+                ErrorCode::InvalidCurrency,
+                "currency",
+                "an ISO 4217 code",
+            ));
         }
         if let Some(a) = e.amount.as_mut() {
             a.currency_code.clone_from(&code);
@@ -103,7 +122,11 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
                 format!("{}", *n as u64)
             }
             _ => {
-                return Err(field_error(ErrorCode::InvalidOrderId, "order_id", "a string"));
+                return Err(field_error(
+                    ErrorCode::InvalidOrderId,
+                    "order_id",
+                    "a string",
+                ));
             }
         };
         e.order_id = Some(id);
@@ -171,7 +194,14 @@ mod tests {
         Struct {
             fields: fields
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), Value { kind: Some(v.clone()) }))
+                .map(|(k, v)| {
+                    (
+                        (*k).to_owned(),
+                        Value {
+                            kind: Some(v.clone()),
+                        },
+                    )
+                })
                 .collect::<BTreeMap<_, _>>(),
         }
     }
@@ -200,29 +230,53 @@ mod tests {
         let ctx = obj(&[("price_range", Kind::StructValue(range))]);
         let mut e = pb::Entities::default();
         merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(from_money(e.max_price.as_ref().unwrap()).unwrap(), Decimal::from(50));
+        assert_eq!(
+            from_money(e.max_price.as_ref().unwrap()).unwrap(),
+            Decimal::from(50)
+        );
         assert!(e.min_price.is_none());
     }
 
     #[test]
     fn amounts_keep_their_decimal_text() {
-        let ctx = obj(&[("amount", Kind::NumberValue(100.1)), ("currency", Kind::StringValue("USD".into()))]);
+        let ctx = obj(&[
+            ("amount", Kind::NumberValue(100.1)),
+            ("currency", Kind::StringValue("USD".into())),
+        ]);
         let mut e = pb::Entities::default();
         merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap().to_string(), "100.1");
+        assert_eq!(
+            from_money(e.amount.as_ref().unwrap()).unwrap().to_string(),
+            "100.1"
+        );
         let ctx = obj(&[("amount", Kind::StringValue("1.234,50".into()))]);
         merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap().to_string(), "1234.5");
+        assert_eq!(
+            from_money(e.amount.as_ref().unwrap()).unwrap().to_string(),
+            "1234.5"
+        );
     }
 
     #[test]
     fn wrong_types_are_named_errors() {
         let cases = [
-            ("amount", Kind::StringValue("abc".into()), ErrorCode::InvalidAmount),
+            (
+                "amount",
+                Kind::StringValue("abc".into()),
+                ErrorCode::InvalidAmount,
+            ),
             ("amount", Kind::BoolValue(true), ErrorCode::InvalidAmount),
-            ("currency", Kind::NumberValue(1.0), ErrorCode::InvalidCurrency),
+            (
+                "currency",
+                Kind::NumberValue(1.0),
+                ErrorCode::InvalidCurrency,
+            ),
             ("order_id", Kind::BoolValue(true), ErrorCode::InvalidOrderId),
-            ("price_range", Kind::NumberValue(5.0), ErrorCode::InvalidField),
+            (
+                "price_range",
+                Kind::NumberValue(5.0),
+                ErrorCode::InvalidField,
+            ),
             ("page", Kind::NumberValue(0.5), ErrorCode::InvalidField),
         ];
         for (key, value, code) in cases {

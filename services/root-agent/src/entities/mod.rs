@@ -22,14 +22,100 @@ use self::{
 
 /// Words that never carry meaning for routing or search.
 pub(crate) const STOPWORDS: &[&str] = &[
-    "i", "me", "my", "we", "us", "our", "you", "your", "a", "an", "the", "for", "to", "of", "in",
-    "on", "at", "with", "and", "or", "please", "want", "wanna", "would", "like", "need", "some",
-    "can", "could", "should", "that", "this", "these", "those", "is", "are", "be", "do", "does",
-    "have", "has", "what", "which", "there", "here", "just", "also", "really", "very", "let",
-    "lets", "let's", "hi", "hello", "hey", "thanks", "thank", "it", "its", "it's", "im", "i'm",
-    "from", "by", "about", "any", "something", "one", "ones", "will", "now", "today", "up",
-    "under", "below", "over", "above", "between", "than", "less", "more", "at", "most", "least",
-    "cheaper", "max", "min", "price", "priced", "costing", "cost", "budget", "dollars", "euros",
+    "i",
+    "me",
+    "my",
+    "we",
+    "us",
+    "our",
+    "you",
+    "your",
+    "a",
+    "an",
+    "the",
+    "for",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "with",
+    "and",
+    "or",
+    "please",
+    "want",
+    "wanna",
+    "would",
+    "like",
+    "need",
+    "some",
+    "can",
+    "could",
+    "should",
+    "that",
+    "this",
+    "these",
+    "those",
+    "is",
+    "are",
+    "be",
+    "do",
+    "does",
+    "have",
+    "has",
+    "what",
+    "which",
+    "there",
+    "here",
+    "just",
+    "also",
+    "really",
+    "very",
+    "let",
+    "lets",
+    "let's",
+    "hi",
+    "hello",
+    "hey",
+    "thanks",
+    "thank",
+    "it",
+    "its",
+    "it's",
+    "im",
+    "i'm",
+    "from",
+    "by",
+    "about",
+    "any",
+    "something",
+    "one",
+    "ones",
+    "will",
+    "now",
+    "today",
+    "up",
+    "under",
+    "below",
+    "over",
+    "above",
+    "between",
+    "than",
+    "less",
+    "more",
+    "at",
+    "most",
+    "least",
+    "cheaper",
+    "max",
+    "min",
+    "price",
+    "priced",
+    "costing",
+    "cost",
+    "budget",
+    "dollars",
+    "euros",
 ];
 
 /// Closed vocabularies learnt from the agents' descriptions.
@@ -48,7 +134,8 @@ impl Vocabulary {
             ..Self::default()
         };
         for skill in cards.into_iter().flat_map(|c| &c.skills) {
-            v.stopwords.extend(skill.stopwords.iter().map(|s| s.to_lowercase()));
+            v.stopwords
+                .extend(skill.stopwords.iter().map(|s| s.to_lowercase()));
             for vocab in skill.vocabularies.iter().filter(|v| v.entity == "category") {
                 for term in &vocab.terms {
                     let mut phrases = vec![words(&term.value)];
@@ -133,8 +220,11 @@ impl Extraction {
     pub(crate) fn entities(&self) -> Result<pb::Entities, AgentError> {
         let money = |amount: Decimal, currency: &Option<String>| {
             wire::to_money(amount, currency.as_deref().unwrap_or("")).map_err(|_| {
-                AgentError::new(ErrorCode::AmountTooLarge, "the amount is too large to be paid")
-                    .with("field", "amount")
+                AgentError::new(
+                    ErrorCode::AmountTooLarge,
+                    "the amount is too large to be paid",
+                )
+                .with("field", "amount")
             })
         };
         let amount = match &self.amount {
@@ -156,8 +246,18 @@ impl Extraction {
             order_id: self.order_id.clone(),
             query: self.query.clone(),
             category: self.category.clone(),
-            min_price: self.bounds.min.as_ref().map(|b| money(b.amount, &b.currency)).transpose()?,
-            max_price: self.bounds.max.as_ref().map(|b| money(b.amount, &b.currency)).transpose()?,
+            min_price: self
+                .bounds
+                .min
+                .as_ref()
+                .map(|b| money(b.amount, &b.currency))
+                .transpose()?,
+            max_price: self
+                .bounds
+                .max
+                .as_ref()
+                .map(|b| money(b.amount, &b.currency))
+                .transpose()?,
             page: None,
             page_size: None,
         })

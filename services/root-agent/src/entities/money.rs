@@ -18,20 +18,53 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Symbols, longest first.
 const SYMBOLS: &[(&str, &str)] = &[
-    ("US$", "USD"), ("NZ$", "NZD"), ("HK$", "HKD"), ("C$", "CAD"), ("A$", "AUD"), ("R$", "BRL"),
-    ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("₹", "INR"), ("₩", "KRW"),
-    ("₽", "RUB"), ("₺", "TRY"), ("₪", "ILS"), ("฿", "THB"), ("₱", "PHP"), ("zł", "PLN"),
+    ("US$", "USD"),
+    ("NZ$", "NZD"),
+    ("HK$", "HKD"),
+    ("C$", "CAD"),
+    ("A$", "AUD"),
+    ("R$", "BRL"),
+    ("$", "USD"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("¥", "JPY"),
+    ("₹", "INR"),
+    ("₩", "KRW"),
+    ("₽", "RUB"),
+    ("₺", "TRY"),
+    ("₪", "ILS"),
+    ("฿", "THB"),
+    ("₱", "PHP"),
+    ("zł", "PLN"),
 ];
 
 /// Currency words, multi-word first.
 const WORDS: &[(&str, &str)] = &[
-    ("canadian dollars", "CAD"), ("canadian dollar", "CAD"), ("australian dollars", "AUD"),
-    ("australian dollar", "AUD"), ("us dollars", "USD"), ("us dollar", "USD"),
-    ("swiss francs", "CHF"), ("swiss franc", "CHF"), ("pounds sterling", "GBP"),
-    ("dollars", "USD"), ("dollar", "USD"), ("bucks", "USD"), ("buck", "USD"),
-    ("euros", "EUR"), ("euro", "EUR"), ("pounds", "GBP"), ("pound", "GBP"), ("quid", "GBP"),
-    ("yen", "JPY"), ("rupees", "INR"), ("rupee", "INR"), ("yuan", "CNY"), ("renminbi", "CNY"),
-    ("francs", "CHF"), ("franc", "CHF"),
+    ("canadian dollars", "CAD"),
+    ("canadian dollar", "CAD"),
+    ("australian dollars", "AUD"),
+    ("australian dollar", "AUD"),
+    ("us dollars", "USD"),
+    ("us dollar", "USD"),
+    ("swiss francs", "CHF"),
+    ("swiss franc", "CHF"),
+    ("pounds sterling", "GBP"),
+    ("dollars", "USD"),
+    ("dollar", "USD"),
+    ("bucks", "USD"),
+    ("buck", "USD"),
+    ("euros", "EUR"),
+    ("euro", "EUR"),
+    ("pounds", "GBP"),
+    ("pound", "GBP"),
+    ("quid", "GBP"),
+    ("yen", "JPY"),
+    ("rupees", "INR"),
+    ("rupee", "INR"),
+    ("yuan", "CNY"),
+    ("renminbi", "CNY"),
+    ("francs", "CHF"),
+    ("franc", "CHF"),
 ];
 
 /// Lower-case ISO codes taken as currencies; other lower-case three-letter words (`all`, `top`,
@@ -98,10 +131,24 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
     let mut factor = Decimal::ONE;
     let rest = &text[pos..];
     let lower = rest.to_lowercase();
-    for (word, f) in [("k", 1_000i64), ("thousand", 1_000), ("million", 1_000_000), ("mn", 1_000_000), ("bn", 1_000_000_000), ("billion", 1_000_000_000)] {
-        let skip = if word == "k" { 0 } else { lower.len() - lower.trim_start().len() };
+    for (word, f) in [
+        ("k", 1_000i64),
+        ("thousand", 1_000),
+        ("million", 1_000_000),
+        ("mn", 1_000_000),
+        ("bn", 1_000_000_000),
+        ("billion", 1_000_000_000),
+    ] {
+        let skip = if word == "k" {
+            0
+        } else {
+            lower.len() - lower.trim_start().len()
+        };
         if lower[skip..].starts_with(word)
-            && lower[skip + word.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric())
+            && lower[skip + word.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
         {
             factor = Decimal::from(f);
             pos += skip + word.len();
@@ -119,7 +166,10 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
     let lower = rest.to_lowercase();
     for (word, code) in WORDS {
         if lower.starts_with(word)
-            && lower[word.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric())
+            && lower[word.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
         {
             return (factor, Some((*code).to_owned()), pos + skip + word.len());
         }
@@ -160,7 +210,9 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
                 marker_end = m.start() - dash.len_utf8();
             }
         }
-        let Some(number) = number::parse(m.as_str()) else { continue };
+        let Some(number) = number::parse(m.as_str()) else {
+            continue;
+        };
         let (factor, after, after_end) = marker_after(text, m.end());
         let next = text[m.end()..].chars().next();
         if after.is_none() && factor == Decimal::ONE && next.is_some_and(char::is_alphabetic) {
@@ -202,10 +254,16 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
 fn find_words(tokens: &[Token], digits: &[Mention]) -> Vec<Mention> {
     let mut out = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let Some((_, code)) = WORDS.iter().find(|(w, _)| !w.contains(' ') && *w == token.text) else {
+        let Some((_, code)) = WORDS
+            .iter()
+            .find(|(w, _)| !w.contains(' ') && *w == token.text)
+        else {
             continue;
         };
-        if digits.iter().any(|m| m.start <= token.start && token.end <= m.end) {
+        if digits
+            .iter()
+            .any(|m| m.start <= token.start && token.end <= m.end)
+        {
             continue;
         }
         let first = tokens[..i]
@@ -236,7 +294,9 @@ mod tests {
 
     fn one(text: &str) -> (Option<Decimal>, Option<String>) {
         let found = find(text, &[], &super::super::tokens::tokenize(text));
-        let m = found.first().unwrap_or_else(|| panic!("no amount in {text:?}"));
+        let m = found
+            .first()
+            .unwrap_or_else(|| panic!("no amount in {text:?}"));
         let v = match m.value {
             Value::Amount(d) => Some(d),
             Value::TooLarge => None,
@@ -259,17 +319,26 @@ mod tests {
         assert_eq!(one("pay 250 usd"), (d("250"), Some("USD".into())));
         assert_eq!(one("pay 250usd"), (d("250"), Some("USD".into())));
         assert_eq!(one("transfer 30 euros"), (d("30"), Some("EUR".into())));
-        assert_eq!(one("pay 12 canadian dollars"), (d("12"), Some("CAD".into())));
+        assert_eq!(
+            one("pay 12 canadian dollars"),
+            (d("12"), Some("CAD".into()))
+        );
         assert_eq!(one("charge 5k usd"), (d("5000"), Some("USD".into())));
         assert_eq!(one("pay 2 million yen"), (d("2000000"), Some("JPY".into())));
         assert_eq!(one("pay 100 XYZ"), (d("100"), Some("XYZ".into())));
         assert_eq!(one("pay 100"), (d("100"), None));
         assert_eq!(one("pay -$5"), (d("-5"), Some("USD".into())));
         assert_eq!(one("pay $-5"), (d("-5"), Some("USD".into())));
-        assert_eq!(one("pay twenty five dollars"), (d("25"), Some("USD".into())));
+        assert_eq!(
+            one("pay twenty five dollars"),
+            (d("25"), Some("USD".into()))
+        );
         assert_eq!(one("pay a hundred euros"), (d("100"), Some("EUR".into())));
         assert_eq!(one("pay 1 000 000 JPY"), (d("1000000"), Some("JPY".into())));
-        assert_eq!(one(&format!("pay ${}", "9".repeat(40))), (None, Some("USD".into())));
+        assert_eq!(
+            one(&format!("pay ${}", "9".repeat(40))),
+            (None, Some("USD".into()))
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn is_group_separator(c: char) -> bool {
 /// - one of them once: thousands when exactly three digits follow and the integer part is not
 ///   `0` (`1,234` and `1.234` are 1234), otherwise the decimal mark (`12,5`, `0.125`, `99.99`);
 /// - spaces, apostrophes and narrow spaces only ever group thousands.
+///
 /// Every thousands group must have exactly three digits, the first one to three.
 pub(crate) fn parse(raw: &str) -> Option<Number> {
     let digits = raw.chars().filter(char::is_ascii_digit).count();
@@ -74,7 +75,10 @@ pub(crate) fn parse(raw: &str) -> Option<Number> {
             return None;
         }
     }
-    if groups.iter().any(|g| !g.chars().all(|c| c.is_ascii_digit()) || g.is_empty()) {
+    if groups
+        .iter()
+        .any(|g| !g.chars().all(|c| c.is_ascii_digit()) || g.is_empty())
+    {
         return None;
     }
     let int_digits: String = groups.concat();
@@ -87,7 +91,9 @@ pub(crate) fn parse(raw: &str) -> Option<Number> {
     } else {
         format!("{int_digits}.{frac_part}")
     };
-    Decimal::from_str(&text).ok().map(|d| Number::Value(d.normalize()))
+    Decimal::from_str(&text)
+        .ok()
+        .map(|d| Number::Value(d.normalize()))
 }
 
 /// Values of number words (`twenty five`, `a hundred`, `one thousand two hundred`).
@@ -162,7 +168,10 @@ pub(crate) fn is_number_word(w: &str) -> bool {
 }
 
 fn is_scale(w: &str) -> bool {
-    matches!(w.to_ascii_lowercase().as_str(), "hundred" | "thousand" | "million")
+    matches!(
+        w.to_ascii_lowercase().as_str(),
+        "hundred" | "thousand" | "million"
+    )
 }
 
 #[cfg(test)]

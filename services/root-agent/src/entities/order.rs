@@ -41,7 +41,10 @@ mod tests {
 
     #[test]
     fn the_usual_forms() {
-        assert_eq!(id("I want to pay $100 for order #12345").as_deref(), Some("12345"));
+        assert_eq!(
+            id("I want to pay $100 for order #12345").as_deref(),
+            Some("12345")
+        );
         assert_eq!(id("pay order 12345 now").as_deref(), Some("12345"));
         assert_eq!(id("settle order no. 5531").as_deref(), Some("5531"));
         assert_eq!(id("order number: 9001").as_deref(), Some("9001"));

@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn words_keep_inner_hyphens() {
-        let t: Vec<_> = tokenize("Find USB-C chargers, t-shirts!").into_iter().map(|t| t.text).collect();
+        let t: Vec<_> = tokenize("Find USB-C chargers, t-shirts!")
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
         assert_eq!(t, ["find", "usb-c", "chargers", "t-shirts"]);
     }
 

@@ -50,8 +50,16 @@ pub(crate) struct Cascade {
 }
 
 impl Cascade {
-    pub(crate) fn new(stages: Vec<Box<dyn Classifier>>, min_confidence: f64, ambiguity_margin: f64) -> Self {
-        Self { stages, min_confidence, ambiguity_margin }
+    pub(crate) fn new(
+        stages: Vec<Box<dyn Classifier>>,
+        min_confidence: f64,
+        ambiguity_margin: f64,
+    ) -> Self {
+        Self {
+            stages,
+            min_confidence,
+            ambiguity_margin,
+        }
     }
 
     pub(crate) fn decide(&self, input: &Input<'_>) -> Decision {
@@ -63,11 +71,17 @@ impl Cascade {
                 if best.confidence >= self.min_confidence
                     && best.confidence - runner_up >= self.ambiguity_margin
                 {
-                    return Decision::Routed { best: best.clone(), stage: stage.stage() };
+                    return Decision::Routed {
+                        best: best.clone(),
+                        stage: stage.stage(),
+                    };
                 }
             }
             for s in scored {
-                match seen.iter_mut().find(|x| x.agent == s.agent && x.skill == s.skill) {
+                match seen
+                    .iter_mut()
+                    .find(|x| x.agent == s.agent && x.skill == s.skill)
+                {
                     Some(x) => x.confidence = x.confidence.max(s.confidence),
                     None => seen.push(s),
                 }

@@ -78,7 +78,12 @@ impl RuleClassifier {
                 skills.push(SkillRules {
                     agent: card.name.clone(),
                     skill: skill.id.clone(),
-                    tags: skill.tags.iter().map(|t| words(t)).filter(|t| !t.is_empty()).collect(),
+                    tags: skill
+                        .tags
+                        .iter()
+                        .map(|t| words(t))
+                        .filter(|t| !t.is_empty())
+                        .collect(),
                     patterns,
                     examples: skill.examples.iter().map(|e| content_words(e)).collect(),
                     words: vocabulary,
@@ -92,8 +97,16 @@ impl RuleClassifier {
 
     fn score(&self, rules: &SkillRules, input: &Input<'_>) -> f64 {
         let x = input.extraction;
-        let named = rules.tags.iter().filter(|t| find_phrase(&x.tokens, t).is_some()).count()
-            + rules.patterns.iter().filter(|p| p.is_match(input.message)).count();
+        let named = rules
+            .tags
+            .iter()
+            .filter(|t| find_phrase(&x.tokens, t).is_some())
+            .count()
+            + rules
+                .patterns
+                .iter()
+                .filter(|p| p.is_match(input.message))
+                .count();
         let mut score = if named > 0 {
             NAMED + EACH_MORE_NAMED * (named - 1).min(2) as f64
         } else {
@@ -124,7 +137,10 @@ impl RuleClassifier {
             .map(|t| singular(&t.text).to_owned())
             .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
             .collect();
-        let known = message_words.iter().filter(|w| rules.words.contains(*w)).count();
+        let known = message_words
+            .iter()
+            .filter(|w| rules.words.contains(*w))
+            .count();
         if known > 0 {
             score += (FIRST_WORD + EACH_MORE_WORD * (known - 1) as f64).min(WORD_CAP);
         }

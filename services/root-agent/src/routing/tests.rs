@@ -4,11 +4,17 @@ use super::{rules::RuleClassifier, *};
 use crate::entities::{Vocabulary, extract};
 
 fn route(message: &str) -> Decision {
-    let cards = [intentmesh_payment_agent::card(), intentmesh_search_agent::card()];
+    let cards = [
+        intentmesh_payment_agent::card(),
+        intentmesh_search_agent::card(),
+    ];
     let vocabulary = Vocabulary::from_cards(&cards);
     let cascade = Cascade::new(vec![Box::new(RuleClassifier::new(&cards))], 0.5, 0.1);
     let extraction = extract(message, &vocabulary);
-    cascade.decide(&Input { message, extraction: &extraction })
+    cascade.decide(&Input {
+        message,
+        extraction: &extraction,
+    })
 }
 
 fn agent_of(message: &str) -> Option<String> {
@@ -55,7 +61,13 @@ fn searches_route_to_search() {
 
 #[test]
 fn no_match_asks_instead_of_guessing() {
-    for m in ["hello", "what's the weather like?", "tell me a joke", "asdfgh qwerty", "42"] {
+    for m in [
+        "hello",
+        "what's the weather like?",
+        "tell me a joke",
+        "asdfgh qwerty",
+        "42",
+    ] {
         assert_eq!(agent_of(m), None, "{m}");
     }
 }

@@ -16,7 +16,8 @@ use crate::{
 const FILTERS: &str = "($2::text IS NULL OR p.category = $2) \
                        AND ($3::bigint IS NULL OR p.price_minor >= $3) \
                        AND ($4::bigint IS NULL OR p.price_minor <= $4)";
-const COLUMNS: &str = "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
+const COLUMNS: &str =
+    "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
 
 #[derive(Debug, Clone)]
 pub struct PostgresCatalog {
@@ -42,7 +43,11 @@ impl PostgresCatalog {
 fn tsquery(terms: &[String]) -> String {
     terms
         .iter()
-        .map(|t| t.chars().filter(|c| c.is_alphanumeric()).collect::<String>())
+        .map(|t| {
+            t.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" | ")

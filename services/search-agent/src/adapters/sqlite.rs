@@ -21,7 +21,8 @@ use crate::{
 const FILTERS: &str = "($2 IS NULL OR p.category = $2) \
                        AND ($3 IS NULL OR p.price_minor >= $3) \
                        AND ($4 IS NULL OR p.price_minor <= $4)";
-const COLUMNS: &str = "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
+const COLUMNS: &str =
+    "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
 
 #[derive(Debug, Clone)]
 pub struct SqliteCatalog {
@@ -67,7 +68,9 @@ impl Catalog for SqliteCatalog {
                      WHERE ($1 IS NULL OR 1) AND {FILTERS} \
                      ORDER BY p.rating DESC, p.id LIMIT $5 OFFSET $6"
                 ),
-                format!("SELECT COUNT(*) AS n FROM products p WHERE ($1 IS NULL OR 1) AND {FILTERS}"),
+                format!(
+                    "SELECT COUNT(*) AS n FROM products p WHERE ($1 IS NULL OR 1) AND {FILTERS}"
+                ),
             )
         } else {
             (

@@ -24,72 +24,340 @@ impl SplitMix64 {
 }
 
 /// (category, nouns with a price range in whole dollars, adjectives)
-type CategorySpec = (&'static str, &'static [(&'static str, u32, u32)], &'static [&'static str]);
+type CategorySpec = (
+    &'static str,
+    &'static [(&'static str, u32, u32)],
+    &'static [&'static str],
+);
 
 const CATEGORIES: &[CategorySpec] = &[
-    ("electronics", &[
-        ("headphones", 15, 350), ("earbuds", 12, 250), ("speaker", 20, 400), ("smartwatch", 40, 450),
-        ("keyboard", 15, 200), ("mouse", 8, 120), ("monitor", 90, 900), ("charger", 8, 80),
-        ("power bank", 15, 120), ("webcam", 20, 200), ("tablet", 80, 1100), ("microphone", 25, 300),
-        ("router", 30, 350), ("camera", 120, 1800), ("e-reader", 70, 300),
-    ], &["wireless", "bluetooth", "noise-cancelling", "portable", "usb-c", "gaming", "compact", "smart", "rechargeable", "waterproof"]),
-    ("books", &[
-        ("novel", 6, 30), ("cookbook", 12, 45), ("biography", 10, 40), ("textbook", 30, 180),
-        ("guide", 8, 40), ("anthology", 10, 35), ("graphic novel", 10, 40), ("workbook", 8, 30),
-    ], &["bestselling", "illustrated", "hardcover", "paperback", "annotated", "collector's", "beginner's", "classic"]),
-    ("home", &[
-        ("lamp", 15, 200), ("rug", 30, 500), ("curtains", 20, 150), ("pillow", 10, 80), ("blanket", 20, 160),
-        ("shelf", 25, 250), ("mirror", 20, 300), ("wall clock", 12, 120), ("vase", 10, 90), ("candle", 6, 45),
-    ], &["modern", "rustic", "cozy", "minimalist", "handmade", "vintage", "scandinavian", "soft"]),
-    ("kitchen", &[
-        ("blender", 25, 400), ("knife set", 20, 350), ("frying pan", 15, 180), ("kettle", 15, 150),
-        ("toaster", 20, 200), ("coffee maker", 25, 600), ("cutting board", 10, 80), ("mixing bowls", 12, 70),
-        ("stand mixer", 90, 650), ("air fryer", 50, 300),
-    ], &["stainless steel", "non-stick", "electric", "cast iron", "bamboo", "programmable", "compact", "professional"]),
-    ("sports", &[
-        ("yoga mat", 12, 120), ("dumbbells", 20, 300), ("running shoes", 40, 220), ("tennis racket", 30, 260),
-        ("football", 12, 90), ("bike helmet", 25, 250), ("water bottle", 8, 50), ("jump rope", 6, 40),
-        ("resistance bands", 10, 60), ("hiking backpack", 40, 280),
-    ], &["lightweight", "adjustable", "professional", "breathable", "insulated", "non-slip", "durable", "foldable"]),
-    ("clothing", &[
-        ("t-shirt", 8, 60), ("jeans", 25, 180), ("jacket", 40, 400), ("hoodie", 25, 120), ("sneakers", 35, 220),
-        ("socks", 5, 30), ("scarf", 10, 90), ("dress", 25, 300), ("raincoat", 35, 250), ("sweater", 25, 200),
-    ], &["black", "white", "blue", "red", "green", "grey", "organic cotton", "slim-fit", "oversized", "waterproof"]),
-    ("toys", &[
-        ("puzzle", 8, 60), ("building blocks", 15, 200), ("doll", 10, 120), ("toy car", 6, 80),
-        ("board game", 15, 90), ("plush bear", 8, 60), ("kite", 10, 70), ("train set", 30, 250),
-    ], &["wooden", "educational", "colorful", "remote-control", "classic", "magnetic", "giant", "musical"]),
-    ("beauty", &[
-        ("shampoo", 5, 45), ("face cream", 10, 150), ("lipstick", 6, 60), ("perfume", 25, 300),
-        ("hair dryer", 20, 400), ("nail polish", 4, 30), ("sunscreen", 8, 45), ("face mask", 5, 40),
-    ], &["organic", "vegan", "hydrating", "fragrance-free", "travel-size", "luxury", "natural", "professional"]),
-    ("garden", &[
-        ("garden hose", 15, 120), ("shovel", 12, 80), ("planter", 10, 150), ("seed kit", 5, 40),
-        ("lawn mower", 120, 900), ("pruning shears", 10, 80), ("watering can", 8, 60), ("bird feeder", 10, 90),
-    ], &["expandable", "ergonomic", "cordless", "galvanized", "self-watering", "heavy-duty", "ceramic", "solar"]),
-    ("office", &[
-        ("notebook", 3, 35), ("pen set", 5, 80), ("desk chair", 60, 700), ("stapler", 6, 45),
-        ("desk lamp", 15, 150), ("laptop backpack", 25, 200), ("whiteboard", 20, 180), ("desk organizer", 10, 70),
-    ], &["ergonomic", "refillable", "dotted", "leather", "adjustable", "magnetic", "recycled", "premium"]),
-    ("pets", &[
-        ("dog bed", 20, 200), ("cat toy", 3, 30), ("leash", 8, 60), ("food bowl", 6, 50), ("aquarium", 30, 400),
-        ("scratching post", 15, 150), ("pet carrier", 25, 180), ("chew toy", 4, 30),
-    ], &["orthopedic", "interactive", "reflective", "stainless steel", "washable", "durable", "calming", "portable"]),
-    ("automotive", &[
-        ("car charger", 8, 50), ("dash cam", 40, 300), ("tire inflator", 25, 150), ("seat covers", 20, 200),
-        ("car vacuum", 25, 160), ("phone mount", 8, 60), ("jump starter", 50, 250), ("floor mats", 20, 150),
-    ], &["universal", "heavy-duty", "wireless", "portable", "all-weather", "magnetic", "4k", "cordless"]),
+    (
+        "electronics",
+        &[
+            ("headphones", 15, 350),
+            ("earbuds", 12, 250),
+            ("speaker", 20, 400),
+            ("smartwatch", 40, 450),
+            ("keyboard", 15, 200),
+            ("mouse", 8, 120),
+            ("monitor", 90, 900),
+            ("charger", 8, 80),
+            ("power bank", 15, 120),
+            ("webcam", 20, 200),
+            ("tablet", 80, 1100),
+            ("microphone", 25, 300),
+            ("router", 30, 350),
+            ("camera", 120, 1800),
+            ("e-reader", 70, 300),
+        ],
+        &[
+            "wireless",
+            "bluetooth",
+            "noise-cancelling",
+            "portable",
+            "usb-c",
+            "gaming",
+            "compact",
+            "smart",
+            "rechargeable",
+            "waterproof",
+        ],
+    ),
+    (
+        "books",
+        &[
+            ("novel", 6, 30),
+            ("cookbook", 12, 45),
+            ("biography", 10, 40),
+            ("textbook", 30, 180),
+            ("guide", 8, 40),
+            ("anthology", 10, 35),
+            ("graphic novel", 10, 40),
+            ("workbook", 8, 30),
+        ],
+        &[
+            "bestselling",
+            "illustrated",
+            "hardcover",
+            "paperback",
+            "annotated",
+            "collector's",
+            "beginner's",
+            "classic",
+        ],
+    ),
+    (
+        "home",
+        &[
+            ("lamp", 15, 200),
+            ("rug", 30, 500),
+            ("curtains", 20, 150),
+            ("pillow", 10, 80),
+            ("blanket", 20, 160),
+            ("shelf", 25, 250),
+            ("mirror", 20, 300),
+            ("wall clock", 12, 120),
+            ("vase", 10, 90),
+            ("candle", 6, 45),
+        ],
+        &[
+            "modern",
+            "rustic",
+            "cozy",
+            "minimalist",
+            "handmade",
+            "vintage",
+            "scandinavian",
+            "soft",
+        ],
+    ),
+    (
+        "kitchen",
+        &[
+            ("blender", 25, 400),
+            ("knife set", 20, 350),
+            ("frying pan", 15, 180),
+            ("kettle", 15, 150),
+            ("toaster", 20, 200),
+            ("coffee maker", 25, 600),
+            ("cutting board", 10, 80),
+            ("mixing bowls", 12, 70),
+            ("stand mixer", 90, 650),
+            ("air fryer", 50, 300),
+        ],
+        &[
+            "stainless steel",
+            "non-stick",
+            "electric",
+            "cast iron",
+            "bamboo",
+            "programmable",
+            "compact",
+            "professional",
+        ],
+    ),
+    (
+        "sports",
+        &[
+            ("yoga mat", 12, 120),
+            ("dumbbells", 20, 300),
+            ("running shoes", 40, 220),
+            ("tennis racket", 30, 260),
+            ("football", 12, 90),
+            ("bike helmet", 25, 250),
+            ("water bottle", 8, 50),
+            ("jump rope", 6, 40),
+            ("resistance bands", 10, 60),
+            ("hiking backpack", 40, 280),
+        ],
+        &[
+            "lightweight",
+            "adjustable",
+            "professional",
+            "breathable",
+            "insulated",
+            "non-slip",
+            "durable",
+            "foldable",
+        ],
+    ),
+    (
+        "clothing",
+        &[
+            ("t-shirt", 8, 60),
+            ("jeans", 25, 180),
+            ("jacket", 40, 400),
+            ("hoodie", 25, 120),
+            ("sneakers", 35, 220),
+            ("socks", 5, 30),
+            ("scarf", 10, 90),
+            ("dress", 25, 300),
+            ("raincoat", 35, 250),
+            ("sweater", 25, 200),
+        ],
+        &[
+            "black",
+            "white",
+            "blue",
+            "red",
+            "green",
+            "grey",
+            "organic cotton",
+            "slim-fit",
+            "oversized",
+            "waterproof",
+        ],
+    ),
+    (
+        "toys",
+        &[
+            ("puzzle", 8, 60),
+            ("building blocks", 15, 200),
+            ("doll", 10, 120),
+            ("toy car", 6, 80),
+            ("board game", 15, 90),
+            ("plush bear", 8, 60),
+            ("kite", 10, 70),
+            ("train set", 30, 250),
+        ],
+        &[
+            "wooden",
+            "educational",
+            "colorful",
+            "remote-control",
+            "classic",
+            "magnetic",
+            "giant",
+            "musical",
+        ],
+    ),
+    (
+        "beauty",
+        &[
+            ("shampoo", 5, 45),
+            ("face cream", 10, 150),
+            ("lipstick", 6, 60),
+            ("perfume", 25, 300),
+            ("hair dryer", 20, 400),
+            ("nail polish", 4, 30),
+            ("sunscreen", 8, 45),
+            ("face mask", 5, 40),
+        ],
+        &[
+            "organic",
+            "vegan",
+            "hydrating",
+            "fragrance-free",
+            "travel-size",
+            "luxury",
+            "natural",
+            "professional",
+        ],
+    ),
+    (
+        "garden",
+        &[
+            ("garden hose", 15, 120),
+            ("shovel", 12, 80),
+            ("planter", 10, 150),
+            ("seed kit", 5, 40),
+            ("lawn mower", 120, 900),
+            ("pruning shears", 10, 80),
+            ("watering can", 8, 60),
+            ("bird feeder", 10, 90),
+        ],
+        &[
+            "expandable",
+            "ergonomic",
+            "cordless",
+            "galvanized",
+            "self-watering",
+            "heavy-duty",
+            "ceramic",
+            "solar",
+        ],
+    ),
+    (
+        "office",
+        &[
+            ("notebook", 3, 35),
+            ("pen set", 5, 80),
+            ("desk chair", 60, 700),
+            ("stapler", 6, 45),
+            ("desk lamp", 15, 150),
+            ("laptop backpack", 25, 200),
+            ("whiteboard", 20, 180),
+            ("desk organizer", 10, 70),
+        ],
+        &[
+            "ergonomic",
+            "refillable",
+            "dotted",
+            "leather",
+            "adjustable",
+            "magnetic",
+            "recycled",
+            "premium",
+        ],
+    ),
+    (
+        "pets",
+        &[
+            ("dog bed", 20, 200),
+            ("cat toy", 3, 30),
+            ("leash", 8, 60),
+            ("food bowl", 6, 50),
+            ("aquarium", 30, 400),
+            ("scratching post", 15, 150),
+            ("pet carrier", 25, 180),
+            ("chew toy", 4, 30),
+        ],
+        &[
+            "orthopedic",
+            "interactive",
+            "reflective",
+            "stainless steel",
+            "washable",
+            "durable",
+            "calming",
+            "portable",
+        ],
+    ),
+    (
+        "automotive",
+        &[
+            ("car charger", 8, 50),
+            ("dash cam", 40, 300),
+            ("tire inflator", 25, 150),
+            ("seat covers", 20, 200),
+            ("car vacuum", 25, 160),
+            ("phone mount", 8, 60),
+            ("jump starter", 50, 250),
+            ("floor mats", 20, 150),
+        ],
+        &[
+            "universal",
+            "heavy-duty",
+            "wireless",
+            "portable",
+            "all-weather",
+            "magnetic",
+            "4k",
+            "cordless",
+        ],
+    ),
 ];
 
 const BRANDS: &[&str] = &[
-    "Auralux", "Nordwind", "Kestrel", "Bramble & Co", "Lumina", "Pioneer Peak", "Oakhaven", "Zephyr",
-    "Vantage", "Solace", "Tidewater", "Ironbark", "Maple Lane", "Quillon", "Novacore", "Harbor",
+    "Auralux",
+    "Nordwind",
+    "Kestrel",
+    "Bramble & Co",
+    "Lumina",
+    "Pioneer Peak",
+    "Oakhaven",
+    "Zephyr",
+    "Vantage",
+    "Solace",
+    "Tidewater",
+    "Ironbark",
+    "Maple Lane",
+    "Quillon",
+    "Novacore",
+    "Harbor",
 ];
 
 const FEATURES: &[&str] = &[
-    "built to last", "easy to clean", "backed by a two-year warranty", "loved by reviewers",
-    "great as a gift", "designed for everyday use", "with a sleek finish", "tested for safety",
-    "made with recycled materials", "with free returns",
+    "built to last",
+    "easy to clean",
+    "backed by a two-year warranty",
+    "loved by reviewers",
+    "great as a gift",
+    "designed for everyday use",
+    "with a sleek finish",
+    "tested for safety",
+    "made with recycled materials",
+    "with free returns",
 ];
 
 const PER_CATEGORY: usize = 200;
@@ -103,15 +371,27 @@ pub fn generate() -> Vec<ProductRecord> {
             let (noun, lo, hi) = nouns[rng.below(nouns.len())];
             let adjective = rng.pick(adjectives);
             let brand = rng.pick(BRANDS);
-            let model = format!("{}{}", ["X", "S", "Pro ", "Mini ", "Air ", ""][rng.below(6)], 100 + rng.below(900));
+            let model = format!(
+                "{}{}",
+                ["X", "S", "Pro ", "Mini ", "Air ", ""][rng.below(6)],
+                100 + rng.below(900)
+            );
             let dollars = lo + (rng.below((hi - lo + 1) as usize) as u32);
             let cents = [99u32, 49, 95, 0, 29, 79][rng.below(6)];
-            let price = if cents == 0 { format!("{dollars}.00") } else { format!("{}.{cents:02}", dollars.saturating_sub(1).max(1)) };
+            let price = if cents == 0 {
+                format!("{dollars}.00")
+            } else {
+                format!("{}.{cents:02}", dollars.saturating_sub(1).max(1))
+            };
             let rating = 10 + rng.below(41); // 1.0 ..= 5.0
             let name = title_case(&format!("{brand} {adjective} {noun} {model}"));
             let description = format!(
                 "{} {adjective} {noun} from {brand}, {} and {}.",
-                if adjective.starts_with(['a', 'e', 'i', 'o', 'u']) { "An" } else { "A" },
+                if adjective.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "An"
+                } else {
+                    "A"
+                },
                 rng.pick(FEATURES),
                 rng.pick(FEATURES),
             );
@@ -182,7 +462,10 @@ pub fn product_words() -> Vec<&'static str> {
     let mut words: Vec<&'static str> = CATEGORIES
         .iter()
         .flat_map(|(_, nouns, adjectives)| {
-            nouns.iter().map(|(noun, _, _)| *noun).chain(adjectives.iter().copied())
+            nouns
+                .iter()
+                .map(|(noun, _, _)| *noun)
+                .chain(adjectives.iter().copied())
         })
         .collect();
     words.sort_unstable();

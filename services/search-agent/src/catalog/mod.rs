@@ -37,6 +37,10 @@ mod tests {
     fn committed_catalog_is_what_the_generator_makes() {
         let committed = embedded().expect("catalog parses");
         assert!(committed.len() >= 2_000, "{} products", committed.len());
-        assert_eq!(committed, generate::generate(), "regenerate data/catalog.jsonl");
+        assert_eq!(
+            committed,
+            generate::generate(),
+            "regenerate data/catalog.jsonl"
+        );
     }
 }

@@ -40,23 +40,36 @@ impl SearchQuery {
 pub fn terms(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(|t| t.to_lowercase().chars().take(MAX_TERM_LEN).collect::<String>())
+        .map(|t| {
+            t.to_lowercase()
+                .chars()
+                .take(MAX_TERM_LEN)
+                .collect::<String>()
+        })
         .take(MAX_TERMS)
         .collect()
 }
 
 /// Builds a query from the router's entities, checking the bounds and the page.
 pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
-    let min = e.min_price.as_ref().map(|m| price_cents(m, "min_price")).transpose()?;
-    let max = e.max_price.as_ref().map(|m| price_cents(m, "max_price")).transpose()?;
-    if let (Some(lo), Some(hi)) = (min, max) {
-        if lo > hi {
-            return Err(AgentError::new(
-                ErrorCode::InvalidPriceRange,
-                "min_price is greater than max_price",
-            )
-            .with("field", "min_price"));
-        }
+    let min = e
+        .min_price
+        .as_ref()
+        .map(|m| price_cents(m, "min_price"))
+        .transpose()?;
+    let max = e
+        .max_price
+        .as_ref()
+        .map(|m| price_cents(m, "max_price"))
+        .transpose()?;
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        return Err(AgentError::new(
+            ErrorCode::InvalidPriceRange,
+            "min_price is greater than max_price",
+        )
+        .with("field", "min_price"));
     }
     let page = e.page.unwrap_or(1);
     if page == 0 || page > MAX_PAGE {
@@ -69,8 +82,10 @@ pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
     let page_size = match e.page_size {
         None => DEFAULT_PAGE_SIZE,
         Some(0) => {
-            return Err(AgentError::new(ErrorCode::InvalidField, "page_size must be at least 1")
-                .with("field", "page_size"));
+            return Err(
+                AgentError::new(ErrorCode::InvalidField, "page_size must be at least 1")
+                    .with("field", "page_size"),
+            );
         }
         Some(n) => n.min(MAX_PAGE_SIZE),
     };
@@ -89,9 +104,8 @@ pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
 }
 
 fn price_cents(m: &pb::Money, field: &str) -> Result<i64, AgentError> {
-    let invalid = |msg: String| {
-        AgentError::new(ErrorCode::InvalidPriceRange, msg).with("field", field)
-    };
+    let invalid =
+        |msg: String| AgentError::new(ErrorCode::InvalidPriceRange, msg).with("field", field);
     if !m.currency_code.is_empty() && !m.currency_code.eq_ignore_ascii_case(CATALOG_CURRENCY) {
         return Err(invalid(format!(
             "catalog prices are in {CATALOG_CURRENCY}; a {field} in {} cannot be compared",
@@ -105,7 +119,11 @@ fn price_cents(m: &pb::Money, field: &str) -> Result<i64, AgentError> {
     }
     // Bounds are inclusive: round a max down and a min up to whole cents.
     let cents = d * Decimal::from(100);
-    let cents = if field == "max_price" { cents.floor() } else { cents.ceil() };
+    let cents = if field == "max_price" {
+        cents.floor()
+    } else {
+        cents.ceil()
+    };
     i64::try_from(cents).map_err(|_| invalid(format!("{field} is too large")))
 }
 
@@ -120,9 +138,16 @@ mod tests {
 
     #[test]
     fn terms_are_bounded_lower_case_words() {
-        assert_eq!(terms("Wireless  HEADPHONES, usb-c!"), ["wireless", "headphones", "usb", "c"]);
+        assert_eq!(
+            terms("Wireless  HEADPHONES, usb-c!"),
+            ["wireless", "headphones", "usb", "c"]
+        );
         assert_eq!(terms(&"a ".repeat(100)).len(), MAX_TERMS);
-        assert!(terms("\"' OR 1=1 --").iter().all(|t| t.chars().all(char::is_alphanumeric)));
+        assert!(
+            terms("\"' OR 1=1 --")
+                .iter()
+                .all(|t| t.chars().all(char::is_alphanumeric))
+        );
     }
 
     #[test]
@@ -132,15 +157,34 @@ mod tests {
             max_price: Some(usd("20")),
             ..Default::default()
         };
-        assert_eq!(from_entities(&e).unwrap_err().code, ErrorCode::InvalidPriceRange);
+        assert_eq!(
+            from_entities(&e).unwrap_err().code,
+            ErrorCode::InvalidPriceRange
+        );
         e.min_price = Some(usd("10.005"));
         let q = from_entities(&e).unwrap();
-        assert_eq!((q.min_price_minor, q.max_price_minor), (Some(1001), Some(2000)));
-        e.max_price = Some(pb::Money { currency_code: "EUR".into(), units: 50, nanos: 0 });
-        assert_eq!(from_entities(&e).unwrap_err().code, ErrorCode::InvalidPriceRange);
-        let e = pb::Entities { page_size: Some(500), ..Default::default() };
+        assert_eq!(
+            (q.min_price_minor, q.max_price_minor),
+            (Some(1001), Some(2000))
+        );
+        e.max_price = Some(pb::Money {
+            currency_code: "EUR".into(),
+            units: 50,
+            nanos: 0,
+        });
+        assert_eq!(
+            from_entities(&e).unwrap_err().code,
+            ErrorCode::InvalidPriceRange
+        );
+        let e = pb::Entities {
+            page_size: Some(500),
+            ..Default::default()
+        };
         assert_eq!(from_entities(&e).unwrap().page_size, MAX_PAGE_SIZE);
-        let e = pb::Entities { page: Some(0), ..Default::default() };
+        let e = pb::Entities {
+            page: Some(0),
+            ..Default::default()
+        };
         assert_eq!(from_entities(&e).unwrap_err().code, ErrorCode::InvalidField);
     }
 }

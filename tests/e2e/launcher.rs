@@ -1,0 +1,117 @@
+//! The real binary: `intentmesh` starts the mesh, answers, and drains on SIGTERM; a bad setting
+//! exits 64 naming the variable.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+/// Kills the child if the test fails before stopping it, so no server outlives its test.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn dev_mode_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+        .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
+        .env("PAYMENT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("SEARCH_LISTEN_ADDR", "127.0.0.1:0")
+        .env("ROOT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("INTENTMESH_DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("AGENT_URLS")
+        .env_remove("ROOT_AGENT_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the intentmesh binary starts");
+    let mut child = Running(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let gateway = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.trim().strip_prefix("gateway").map(|rest| {
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+            })
+            .expect("the launcher prints the gateway URL")
+        // The rest of stdout is dropped: the launcher prints nothing more.
+    })
+    .await
+    .unwrap();
+    assert!(gateway.starts_with("http://127.0.0.1:"), "{gateway}");
+
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = http
+            .get(format!("{gateway}/ready"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16() == 200);
+        if ready.unwrap_or(false) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready in 15 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer: serde_json::Value = http
+        .post(format!("{gateway}/process"))
+        .json(&json!({"message": "pay $100", "user_id": "test-user"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "success", "{answer}");
+    assert!(
+        dir.path().join("ledger.sqlite").exists(),
+        "the embedded ledger lives in INTENTMESH_DATA_DIR"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not stop within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a drained shutdown exits 0: {status:?}");
+}
+
+#[test]
+fn a_bad_setting_exits_64_naming_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+        .arg("payment")
+        .env("REQUEST_TIMEOUT_SECS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REQUEST_TIMEOUT_SECS"));
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the four services on real ports, driven over HTTP and gRPC.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod errors;
+mod examples;
+mod grpc;
+mod launcher;
+mod payments;
+mod support;

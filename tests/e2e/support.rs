@@ -1,0 +1,192 @@
+//! The whole mesh on real ports (127.0.0.1:0), in this process, for end-to-end tests.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use intentmesh_core::config::DatabaseUrl;
+use intentmesh_payment_agent::{Ledger, SqlLedger};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct Mesh {
+    pub(crate) gateway: String,
+    pub(crate) payment: String,
+    pub(crate) root: String,
+    pub(crate) ledger: Arc<dyn Ledger>,
+    pub(crate) http: reqwest::Client,
+    shutdown: CancellationToken,
+    _tasks: JoinSet<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let url = format!("http://{}", l.local_addr().expect("local addr"));
+    (l, url)
+}
+
+impl Mesh {
+    /// Starts payment, search, root and gateway, and waits until the gateway is ready.
+    pub(crate) async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (payment_l, payment) = listener().await;
+        let (search_l, search) = listener().await;
+        let (root_l, root) = listener().await;
+        let (gateway_l, gateway) = listener().await;
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let agent_urls = format!("payment={payment},search={search}");
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("AGENT_URLS", agent_urls.as_str()),
+            ("ROOT_AGENT_URL", root.as_str()),
+            ("SHUTDOWN_GRACE_SECS", "2"),
+        ]);
+
+        let mut payment_cfg =
+            intentmesh_payment_agent::Config::from_env(&env, any).expect("payment config");
+        payment_cfg.database = DatabaseUrl::Sqlite(format!(
+            "sqlite://{}/ledger.sqlite?mode=rwc",
+            dir.path().display()
+        ));
+        let ledger: Arc<dyn Ledger> = Arc::new(
+            SqlLedger::connect(&payment_cfg.database, 1)
+                .await
+                .expect("ledger opens"),
+        );
+        let search_cfg =
+            intentmesh_search_agent::Config::from_env(&env, any).expect("search config");
+        let catalog = intentmesh_search_agent::open_catalog(&search_cfg)
+            .await
+            .expect("catalog opens");
+        let root_cfg = intentmesh_root_agent::Config::from_env(&env, any).expect("root config");
+        let gateway_cfg = intentmesh_gateway::Config::from_env(&env, any).expect("gateway config");
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let (t, l) = (shutdown.clone(), Arc::clone(&ledger));
+        tasks.spawn(async move {
+            intentmesh_payment_agent::serve(payment_cfg, l, payment_l, t)
+                .await
+                .expect("payment serves");
+        });
+        let t = shutdown.clone();
+        tasks.spawn(async move {
+            intentmesh_search_agent::serve(search_cfg, catalog, search_l, t)
+                .await
+                .expect("search serves");
+        });
+        let t = shutdown.clone();
+        tasks.spawn(async move {
+            intentmesh_root_agent::run(root_cfg, root_l, t)
+                .await
+                .expect("root serves")
+        });
+        let t = shutdown.clone();
+        tasks.spawn(async move {
+            intentmesh_gateway::run(gateway_cfg, gateway_l, t)
+                .await
+                .expect("gateway serves")
+        });
+
+        let mesh = Self {
+            gateway,
+            payment,
+            root,
+            ledger,
+            http: reqwest::Client::new(),
+            shutdown,
+            _tasks: tasks,
+            _dir: dir,
+        };
+        mesh.wait_ready().await;
+        mesh
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let root_ready = self.get(&format!("{}/ready", self.root)).await.0 == StatusCode::OK;
+            let gw_ready = self.get(&format!("{}/ready", self.gateway)).await.0 == StatusCode::OK;
+            if root_ready && gw_ready {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the mesh did not become ready in 15 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) async fn get(&self, url: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        (r.status(), r.text().await.unwrap_or_default())
+    }
+
+    /// POSTs JSON to the gateway; returns status, parsed body and headers.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        self.post_with(path, body, &[]).await
+    }
+
+    pub(crate) async fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.post(format!("{}{path}", self.gateway)).json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::parse(
+            req.send()
+                .await
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
+        .await
+    }
+
+    pub(crate) async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.gateway))
+            .header("content-type", content_type)
+            .body(body);
+        Self::parse(
+            req.send()
+                .await
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        )
+        .await
+    }
+
+    async fn parse(r: reqwest::Response) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, body, headers)
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
