@@ -32,7 +32,8 @@ pub async fn fresh_postgres_database(hint: &str) -> String {
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!("PostgreSQL is required for this test (TEST_DATABASE_URL={admin_url}): {e}")
     });
-    let name = unique_name(hint);
+    // `imtest_` marks databases `make test` may drop on its next run.
+    let name = unique_name(&format!("imtest_{hint}"));
     admin
         .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
         .await

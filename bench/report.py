@@ -1,0 +1,46 @@
+"""Reads wrk outputs and prints the table `make bench` reports, with ratios to the baselines."""
+import pathlib
+import re
+import sys
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse(path: pathlib.Path) -> dict:
+    text = path.read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        latency[pct] = float(value) * UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    failures = int(errors.group(1)) if errors else 0
+    if socket:
+        failures += sum(int(x) for x in socket.groups())
+    return {"rps": rps, "p50": latency["50"], "p99": latency["99"], "errors": failures}
+
+
+def main() -> int:
+    work = pathlib.Path(sys.argv[1])
+    rows = {name: parse(work / f"{name}.txt") for name in
+            ["baseline-pay", "intentmesh-pay", "baseline-search", "intentmesh-search"]}
+    print()
+    print(f"{'scenario':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs baseline':>14}")
+    print("-" * 72)
+    failed = False
+    for path in ["pay", "search"]:
+        base, ours = rows[f"baseline-{path}"], rows[f"intentmesh-{path}"]
+        for name, row in [(f"baseline-{path}", base), (f"intentmesh-{path}", ours)]:
+            ratio = f"{row['rps'] / base['rps']:.2f}x" if name.startswith("intentmesh") else ""
+            print(f"{name:<20}{row['rps']:>10.0f}{row['p50']:>10.2f}{row['p99']:>10.2f}{row['errors']:>8}{ratio:>14}")
+            failed |= row["errors"] > 0
+    print()
+    print("goal: each IntentMesh path at least 0.50x its baseline's req/s (same machine, same run)")
+    if failed:
+        print("some requests failed: the numbers above are not valid", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

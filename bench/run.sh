@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make bench`: drive POST /process (payment with a new order each request, and search) at 64
+# connections with wrk, against IntentMesh in embedded mode and against the baselines, in the same
+# run, and print requests/s, p50 and p99 with the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${BENCH_DURATION:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk (Debian package)"
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release --locked --bin intentmesh --bin intentmesh-baseline
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/ours" "$work/baseline"
+GATEWAY_LISTEN_ADDR=127.0.0.1:18000 PAYMENT_LISTEN_ADDR=127.0.0.1:18001 \
+SEARCH_LISTEN_ADDR=127.0.0.1:18002 ROOT_LISTEN_ADDR=127.0.0.1:18003 \
+INTENTMESH_DATA_DIR="$work/ours" RUST_LOG=warn \
+    target/release/intentmesh dev >"$work/ours.log" 2>&1 &
+pids+=($!)
+target/release/intentmesh-baseline --gateway 127.0.0.1:18100 --worker 127.0.0.1:18101 \
+    --db "$work/baseline/ledger.sqlite" >"$work/baseline.log" 2>&1 &
+pids+=($!)
+
+wait_ready() { # url
+    for _ in $(seq 1 100); do
+        curl -sf -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "$1 never answered" >&2
+    cat "$work"/*.log >&2
+    exit 1
+}
+wait_ready http://127.0.0.1:18000/ready
+wait_ready http://127.0.0.1:18100/health
+
+run() { # name url script
+    echo "  $1 (${DURATION}s, $CONNECTIONS connections)" >&2
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "bench/wrk/$3.lua" "$2" >/dev/null # warm-up
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "bench/wrk/$3.lua" "$2" >"$work/$1.txt"
+}
+
+echo "measuring" >&2
+run baseline-pay http://127.0.0.1:18100/process pay
+run intentmesh-pay http://127.0.0.1:18000/process pay
+run baseline-search http://127.0.0.1:18100/process search
+run intentmesh-search http://127.0.0.1:18000/process search
+
+python3 bench/report.py "$work"
