@@ -14,7 +14,7 @@ if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --locked --bin intentmesh --bin intentmesh-baseline
+cargo build --release --locked -p intentmesh --bin intentmesh -p intentmesh-bench --bin intentmesh-baseline
 
 work="$(mktemp -d)"
 pids=()
@@ -25,11 +25,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/ours" "$work/baseline"
+mkdir -p "$work/ours" "$work/uncached" "$work/baseline"
 GATEWAY_LISTEN_ADDR=127.0.0.1:18000 PAYMENT_LISTEN_ADDR=127.0.0.1:18001 \
 SEARCH_LISTEN_ADDR=127.0.0.1:18002 ROOT_LISTEN_ADDR=127.0.0.1:18003 \
 INTENTMESH_DATA_DIR="$work/ours" RUST_LOG=warn \
     target/release/intentmesh dev >"$work/ours.log" 2>&1 &
+pids+=($!)
+# The same mesh with the search cache off, to show what a cache miss costs.
+GATEWAY_LISTEN_ADDR=127.0.0.1:18010 PAYMENT_LISTEN_ADDR=127.0.0.1:18011 \
+SEARCH_LISTEN_ADDR=127.0.0.1:18012 ROOT_LISTEN_ADDR=127.0.0.1:18013 \
+INTENTMESH_DATA_DIR="$work/uncached" SEARCH_CACHE_CAPACITY=0 RUST_LOG=warn \
+    target/release/intentmesh dev >"$work/uncached.log" 2>&1 &
 pids+=($!)
 target/release/intentmesh-baseline --gateway 127.0.0.1:18100 --worker 127.0.0.1:18101 \
     --db "$work/baseline/ledger.sqlite" >"$work/baseline.log" 2>&1 &
@@ -45,6 +51,7 @@ wait_ready() { # url
     exit 1
 }
 wait_ready http://127.0.0.1:18000/ready
+wait_ready http://127.0.0.1:18010/ready
 wait_ready http://127.0.0.1:18100/health
 
 run() { # name url script
@@ -58,5 +65,6 @@ run baseline-pay http://127.0.0.1:18100/process pay
 run intentmesh-pay http://127.0.0.1:18000/process pay
 run baseline-search http://127.0.0.1:18100/process search
 run intentmesh-search http://127.0.0.1:18000/process search
+run intentmesh-search-uncached http://127.0.0.1:18010/process search
 
 python3 bench/report.py "$work"

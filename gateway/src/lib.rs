@@ -22,7 +22,7 @@ use intentmesh_core::{
 use intentmesh_proto::pb::{agent_client::AgentClient, router_client::RouterClient};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 
 pub use config::{Config, DEFAULT_ROOT_URL, Limits};
@@ -41,17 +41,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Clients over one lazily connected HTTP/2 channel to the root agent.
+    /// Clients over one lazily connected channel to the root agent.
     pub fn new(
         config: &Config,
         metrics: Arc<ServiceMetrics>,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(config.root_url.clone())?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+        let channel = intentmesh_core::client::lazy_channel(&config.root_url)?;
         Ok(Self {
             root: AgentClient::new(channel.clone()),
             router: RouterClient::new(channel.clone()),

@@ -1,6 +1,7 @@
 //! Shared building blocks of every IntentMesh service: configuration, errors and their wire
 //! mappings, money, serving (gRPC + HTTP on one port), metrics, deadlines, telemetry and shutdown.
 
+pub mod client;
 pub mod config;
 pub mod deadline;
 pub mod errors;

@@ -11,7 +11,7 @@ use intentmesh_payment_agent::{ChargeOutcome, Ledger, LedgerError, NewPayment, S
 mod support {
     use super::*;
 
-    pub async fn sqlite() -> (Arc<dyn Ledger>, tempfile::TempDir) {
+    pub(super) async fn sqlite() -> (Arc<dyn Ledger>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}/ledger.sqlite?mode=rwc", dir.path().display());
         let ledger = SqlLedger::connect(&DatabaseUrl::Sqlite(url), 1)
@@ -20,7 +20,7 @@ mod support {
         (Arc::new(ledger), dir)
     }
 
-    pub async fn postgres() -> (Arc<dyn Ledger>, ()) {
+    pub(super) async fn postgres() -> (Arc<dyn Ledger>, ()) {
         let url = intentmesh_core::test_util::fresh_postgres_database("ledger").await;
         let ledger = SqlLedger::connect(&DatabaseUrl::Postgres(url), 8)
             .await
@@ -44,7 +44,7 @@ mod cases {
         }
     }
 
-    pub async fn charges_once_per_key(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn charges_once_per_key(ledger: Arc<dyn Ledger>) {
         let first = ledger
             .charge(payment("k1", Some("o1"), 10_000))
             .await
@@ -66,7 +66,7 @@ mod cases {
         );
     }
 
-    pub async fn reusing_a_key_for_another_payment_conflicts(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn reusing_a_key_for_another_payment_conflicts(ledger: Arc<dyn Ledger>) {
         ledger.charge(payment("k2", None, 500)).await.unwrap();
         let err = ledger.charge(payment("k2", None, 700)).await.unwrap_err();
         assert!(
@@ -75,7 +75,7 @@ mod cases {
         );
     }
 
-    pub async fn an_order_is_paid_at_most_once(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn an_order_is_paid_at_most_once(ledger: Arc<dyn Ledger>) {
         let first = ledger.charge(payment("k3", Some("o3"), 100)).await.unwrap();
         // Same order, same payment, another key: the first charge is returned, not repeated.
         let same = ledger
@@ -96,7 +96,7 @@ mod cases {
         assert_eq!(ledger.count().await.unwrap(), 1);
     }
 
-    pub async fn twenty_concurrent_charges_make_one_row(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn twenty_concurrent_charges_make_one_row(ledger: Arc<dyn Ledger>) {
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let ledger = Arc::clone(&ledger);
@@ -117,7 +117,7 @@ mod cases {
         assert_eq!(ledger.count_for_order("o4").await.unwrap(), 1);
     }
 
-    pub async fn large_amounts_are_exact(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn large_amounts_are_exact(ledger: Arc<dyn Ledger>) {
         let minor = 9_007_199_254_740_993; // not representable as f64
         let out = ledger.charge(payment("k5", None, minor)).await.unwrap();
         let stored = ledger
@@ -129,7 +129,7 @@ mod cases {
         assert_eq!(ledger.get("txn_missing").await.unwrap(), None);
     }
 
-    pub async fn reports_ready(ledger: Arc<dyn Ledger>) {
+    pub(super) async fn reports_ready(ledger: Arc<dyn Ledger>) {
         ledger.ready().await.unwrap();
     }
 }

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use intentmesh_proto::pb::{self, agent_client::AgentClient};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::{
     config::{Config, WorkerEndpoint},
@@ -20,7 +20,8 @@ const FAST_RETRY: Duration = Duration::from_millis(250);
 /// A worker that described itself.
 #[derive(Debug, Clone)]
 pub(crate) struct Worker {
-    pub(crate) card: pb::AgentCard,
+    /// Shared: a card carries whole vocabularies and is read on every request.
+    pub(crate) card: Arc<pb::AgentCard>,
     pub(crate) client: AgentClient<Channel>,
     url: String,
 }
@@ -63,16 +64,13 @@ impl Registry {
             .workers
             .iter()
             .map(|endpoint| {
-                let channel = Endpoint::from_shared(endpoint.url.clone())
-                    .map_err(|source| RegistryError {
-                        url: endpoint.url.clone(),
-                        source,
-                    })?
-                    .connect_timeout(Duration::from_secs(2))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .keep_alive_while_idle(true)
-                    .connect_lazy();
+                let channel =
+                    intentmesh_core::client::lazy_channel(&endpoint.url).map_err(|source| {
+                        RegistryError {
+                            url: endpoint.url.clone(),
+                            source,
+                        }
+                    })?;
                 Ok(Target {
                     endpoint: endpoint.clone(),
                     client: AgentClient::new(channel),
@@ -136,7 +134,7 @@ impl Registry {
         for (target, answer) in futures::future::join_all(calls).await {
             match answer {
                 Ok(Ok(card)) => {
-                    let card = card.into_inner();
+                    let card = Arc::new(card.into_inner());
                     if let Some(name) = target.endpoint.name.as_deref().filter(|n| *n != card.name)
                     {
                         tracing::warn!(configured = name, described = %card.name, url = %target.endpoint.url, "worker describes itself under another name; using its own");
@@ -177,7 +175,7 @@ impl Registry {
         if changed {
             tracing::info!(workers = ?workers.keys().collect::<Vec<_>>(), "routing rebuilt from worker descriptions");
         }
-        let cards: Vec<&pb::AgentCard> = workers.values().map(|w| &w.card).collect();
+        let cards: Vec<&pb::AgentCard> = workers.values().map(|w| w.card.as_ref()).collect();
         let stages: Vec<Box<dyn Classifier>> =
             vec![Box::new(RuleClassifier::new(cards.iter().copied()))];
         let snapshot = Snapshot {

@@ -1,8 +1,8 @@
 //! The search agent's settings.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or};
+use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or, seconds_or};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -11,6 +11,10 @@ pub struct Config {
     pub database: Option<DatabaseUrl>,
     /// `DATABASE_POOL_SIZE`.
     pub pool_size: u32,
+    /// `SEARCH_CACHE_CAPACITY`: search pages kept in memory (0 turns the cache off).
+    pub cache_capacity: u64,
+    /// `SEARCH_CACHE_TTL_SECS`: how long a cached page may be served.
+    pub cache_ttl: Duration,
 }
 
 impl Config {
@@ -27,6 +31,8 @@ impl Config {
             server: ServerConfig::from_env(env, "SEARCH", default_listen)?,
             database: DatabaseUrl::from_env(env)?,
             pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
+            cache_capacity: parse_or(env, "SEARCH_CACHE_CAPACITY", 10_000)?,
+            cache_ttl: seconds_or(env, "SEARCH_CACHE_TTL_SECS", Duration::from_secs(30))?,
         })
     }
 }

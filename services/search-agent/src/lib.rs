@@ -18,7 +18,7 @@ use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use adapters::{postgres::PostgresCatalog, sqlite::SqliteCatalog};
+pub use adapters::{cached::CachedCatalog, postgres::PostgresCatalog, sqlite::SqliteCatalog};
 pub use card::{AGENT_NAME, SKILL_SEARCH, card};
 pub use config::Config;
 pub use domain::{
@@ -53,7 +53,14 @@ pub async fn open_catalog(config: &Config) -> Result<Arc<dyn Catalog>, CatalogEr
         catalog.load(&products).await?;
         tracing::info!(products = products.len(), "catalog loaded");
     }
-    Ok(catalog)
+    if config.cache_capacity == 0 {
+        return Ok(catalog);
+    }
+    Ok(Arc::new(CachedCatalog::new(
+        catalog,
+        config.cache_capacity,
+        config.cache_ttl,
+    )))
 }
 
 /// Opens the catalog and serves until `shutdown`.

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use intentmesh_search_agent::{
-    Catalog, PostgresCatalog, SearchQuery, SqliteCatalog, catalog::ProductRecord, terms,
+    CachedCatalog, Catalog, PostgresCatalog, SearchQuery, SqliteCatalog, catalog::ProductRecord,
+    terms,
 };
 
 mod support {
     use super::*;
 
-    pub async fn sqlite() -> Arc<dyn Catalog> {
+    pub(super) async fn sqlite() -> Arc<dyn Catalog> {
         Arc::new(
             SqliteCatalog::connect("sqlite::memory:", 2)
                 .await
@@ -20,7 +21,16 @@ mod support {
         )
     }
 
-    pub async fn postgres() -> Arc<dyn Catalog> {
+    /// The cache in front of SQLite must keep every promise of the port.
+    pub(super) async fn cached_sqlite() -> Arc<dyn Catalog> {
+        Arc::new(CachedCatalog::new(
+            sqlite().await,
+            100,
+            std::time::Duration::from_secs(60),
+        ))
+    }
+
+    pub(super) async fn postgres() -> Arc<dyn Catalog> {
         let url = intentmesh_core::test_util::fresh_postgres_database("catalog").await;
         Arc::new(
             PostgresCatalog::connect(&url, 4)
@@ -85,7 +95,7 @@ mod cases {
         page.products.iter().map(|p| p.id.as_str()).collect()
     }
 
-    pub async fn best_match_first(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn best_match_first(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         let page = catalog.search(&query("wireless headphones")).await.unwrap();
         let found = ids(&page);
@@ -100,7 +110,7 @@ mod cases {
         assert!(!found.contains(&"p5"));
     }
 
-    pub async fn filters_are_exact_and_inclusive(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn filters_are_exact_and_inclusive(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         let mut q = query("wireless headphones");
         q.category = Some("electronics".into());
@@ -117,7 +127,7 @@ mod cases {
         assert_eq!(ids(&catalog.search(&q).await.unwrap()), ["p1"]);
     }
 
-    pub async fn pages_are_bounded_and_counted(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn pages_are_bounded_and_counted(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         let mut q = query("headphones");
         q.page_size = 2;
@@ -133,7 +143,7 @@ mod cases {
         assert_eq!(past.total, 4);
     }
 
-    pub async fn filters_without_text_rank_by_rating(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn filters_without_text_rank_by_rating(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         let q = SearchQuery {
             category: Some("electronics".into()),
@@ -146,7 +156,7 @@ mod cases {
         assert!(page.products.iter().all(|p| p.score == 0.0));
     }
 
-    pub async fn hostile_text_is_only_words(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn hostile_text_is_only_words(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         for text in [
             "\"' OR 1=1 --",
@@ -169,7 +179,7 @@ mod cases {
         );
     }
 
-    pub async fn loading_is_idempotent(catalog: Arc<dyn Catalog>) {
+    pub(super) async fn loading_is_idempotent(catalog: Arc<dyn Catalog>) {
         let catalog = seeded(catalog).await;
         let catalog = seeded(catalog).await;
         assert_eq!(catalog.count().await.unwrap(), 6);
@@ -213,4 +223,5 @@ macro_rules! catalog_contract {
 }
 
 catalog_contract!(sqlite, support::sqlite);
+catalog_contract!(cached_sqlite, support::cached_sqlite);
 catalog_contract!(postgres, support::postgres);

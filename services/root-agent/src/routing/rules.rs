@@ -95,7 +95,7 @@ impl RuleClassifier {
         Self { skills }
     }
 
-    fn score(&self, rules: &SkillRules, input: &Input<'_>) -> f64 {
+    fn score(rules: &SkillRules, input: &Input<'_>, message_words: &HashSet<String>) -> f64 {
         let x = input.extraction;
         let named = rules
             .tags
@@ -131,12 +131,6 @@ impl RuleClassifier {
         }
         score += entity.min(ENTITY_CAP);
 
-        let message_words: HashSet<String> = x
-            .tokens
-            .iter()
-            .map(|t| singular(&t.text).to_owned())
-            .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
-            .collect();
         let known = message_words
             .iter()
             .filter(|w| rules.words.contains(*w))
@@ -162,13 +156,20 @@ impl Classifier for RuleClassifier {
     }
 
     fn classify(&self, input: &Input<'_>) -> Vec<Scored> {
+        let message_words: HashSet<String> = input
+            .extraction
+            .tokens
+            .iter()
+            .map(|t| singular(&t.text).to_owned())
+            .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
+            .collect();
         let mut scored: Vec<Scored> = self
             .skills
             .iter()
             .map(|r| Scored {
                 agent: r.agent.clone(),
                 skill: r.skill.clone(),
-                confidence: (self.score(r, input) * 1000.0).round() / 1000.0,
+                confidence: (Self::score(r, input, &message_words) * 1000.0).round() / 1000.0,
             })
             .collect();
         scored.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));

@@ -1,5 +1,6 @@
 //! Catalog adapters: SQLite FTS5 (embedded) and PostgreSQL full-text search.
 
+pub(crate) mod cached;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

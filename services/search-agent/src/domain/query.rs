@@ -13,7 +13,7 @@ pub const MAX_PAGE: u32 = 1_000;
 const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 40;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SearchQuery {
     /// Lower-case alphanumeric terms; empty means "no text, filters only".
     pub terms: Vec<String>,
