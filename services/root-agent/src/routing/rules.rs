@@ -142,7 +142,7 @@ impl RuleClassifier {
             let overlap = rules
                 .examples
                 .iter()
-                .map(|e| e.intersection(&message_words).count() as f64 / message_words.len() as f64)
+                .map(|e| e.intersection(message_words).count() as f64 / message_words.len() as f64)
                 .fold(0.0, f64::max);
             score += EXAMPLES * overlap;
         }
