@@ -12,8 +12,8 @@ use super::{
 };
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::unwrap_used)] // a literal pattern, exercised by every test
-    Regex::new(r"\d{1,3}(?:[ \u{00a0}\u{202f}]\d{3})+\b(?:[.,]\d+)?|\d+(?:[.,'’]\d+)*").unwrap()
+    Regex::new(r"\d{1,3}(?:[ \u{00a0}\u{202f}]\d{3})+\b(?:[.,]\d+)?|\d+(?:[.,'’]\d+)*")
+        .expect("a literal, tested pattern")
 });
 
 /// Symbols, longest first.

@@ -5,11 +5,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 static PATTERNS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
-    #[allow(clippy::unwrap_used)] // literal patterns, exercised by the tests
     [
-        Regex::new(r"(?i)\b(?:order|purchase|invoice)\s*(?:id|number|num|no\.?|nr\.?)?\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})").unwrap(),
-        Regex::new(r"#\s?([A-Za-z0-9][A-Za-z0-9_-]{0,63})").unwrap(),
-        Regex::new(r"\b([A-Z]{1,4}-\d{3,12})\b").unwrap(),
+        Regex::new(r"(?i)\b(?:order|purchase|invoice)\s*(?:id|number|num|no\.?|nr\.?)?\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})").expect("a literal, tested pattern"),
+        Regex::new(r"#\s?([A-Za-z0-9][A-Za-z0-9_-]{0,63})").expect("a literal, tested pattern"),
+        Regex::new(r"\b([A-Z]{1,4}-\d{3,12})\b").expect("a literal, tested pattern"),
     ]
 });
 

@@ -5,8 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 static WORD: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::unwrap_used)] // a literal pattern, exercised by every test
-    Regex::new(r"[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*").unwrap()
+    Regex::new(r"[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*").expect("a literal, tested pattern")
 });
 
 /// A lower-case word and where it stands in the original text.
