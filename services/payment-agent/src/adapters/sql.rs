@@ -18,13 +18,11 @@ use sqlx::{
 
 use crate::domain::ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment, Payment};
 
-/// The ledger's migrations for a backend. Other services' migrations may share the database
-/// (the catalog's, numbered 2xxxx), so versions this crate does not know are ignored.
-fn migrator(url: &DatabaseUrl) -> Migrator {
-    let mut migrator = match url {
-        DatabaseUrl::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
-        DatabaseUrl::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
-    };
+/// The ledger's migrations, the same SQL for both backends. Other services' migrations may
+/// share the database (the catalog's, numbered 2xxxx), so versions this crate does not know are
+/// ignored.
+fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
     migrator
 }
@@ -68,7 +66,7 @@ impl SqlLedger {
             })
             .connect(raw)
             .await?;
-        migrator(url).run(&pool).await?;
+        migrator().run(&pool).await?;
         Ok(Self { pool })
     }
 

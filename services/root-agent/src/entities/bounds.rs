@@ -149,19 +149,17 @@ mod tests {
     use crate::entities::{money, tokens::tokenize};
     use std::str::FromStr;
 
-    fn bounds(
-        text: &str,
-    ) -> (
-        Option<(String, Option<String>)>,
-        Option<(String, Option<String>)>,
-    ) {
+    /// A bound as (amount, currency) text, for compact assertions.
+    type Shown = Option<(String, Option<String>)>;
+
+    fn bounds(text: &str) -> (Shown, Shown) {
         let mentions = money::find(text, &[], &tokenize(text));
         let b = find(text, &mentions);
         let show = |b: Option<Bound>| b.map(|b| (b.amount.to_string(), b.currency));
         (show(b.min), show(b.max))
     }
 
-    fn usd(a: &str) -> Option<(String, Option<String>)> {
+    fn usd(a: &str) -> Shown {
         Some((
             Decimal::from_str(a).unwrap().to_string(),
             Some("USD".into()),

@@ -1,5 +1,5 @@
--- The payment ledger. One row per charge; the idempotency key and the order id are unique, so no
--- retry anywhere in the system can charge twice.
+-- The payment ledger, the same SQL for SQLite and PostgreSQL. One row per charge; the
+-- idempotency key and the order id are unique, so no retry anywhere can charge twice.
 CREATE TABLE IF NOT EXISTS payments (
     transaction_id  TEXT PRIMARY KEY,
     idempotency_key TEXT NOT NULL UNIQUE,
