@@ -15,9 +15,14 @@ help:
 run:
 	$(CARGO) run --release --locked --bin intentmesh -- dev
 
-## The whole suite: lint, then every unit, contract and end-to-end test.
+## The whole suite: lint, then every unit, contract and end-to-end test (nextest when present:
+## one process per test and a closing summary; plain `cargo test` otherwise).
 test: lint clean-test-databases
-	$(CARGO) test --workspace --locked
+	@if command -v cargo-nextest >/dev/null; then \
+		$(CARGO) nextest run --workspace --locked --no-tests=fail; \
+	else \
+		$(CARGO) test --workspace --locked; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
