@@ -1,14 +1,18 @@
 //! Shared building blocks of every IntentMesh service: configuration, errors and their wire
-//! mappings, money, serving (gRPC + HTTP on one port), metrics, deadlines, telemetry and shutdown.
+//! mappings, money, serving (gRPC + HTTP on one port), metrics, deadlines, telemetry, shutdown,
+//! and asynchronous work (tasks, their ports and adapters).
 
+pub mod adapters;
 pub mod client;
 pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod metrics;
 pub mod money;
+pub mod ports;
 pub mod serve;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;
 
 pub use errors::{AgentError, ErrorCodeExt};

@@ -32,7 +32,10 @@ impl ErrorCodeExt for ErrorCode {
             | ErrorCode::InvalidCurrency
             | ErrorCode::InvalidOrderId
             | ErrorCode::InvalidPriceRange => S::UNPROCESSABLE_ENTITY,
-            ErrorCode::IdempotencyConflict | ErrorCode::OrderAlreadyPaid => S::CONFLICT,
+            ErrorCode::IdempotencyConflict
+            | ErrorCode::OrderAlreadyPaid
+            | ErrorCode::TaskNotCancelable => S::CONFLICT,
+            ErrorCode::DeadLettered => S::INTERNAL_SERVER_ERROR,
             ErrorCode::NotFound => S::NOT_FOUND,
             ErrorCode::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
@@ -64,6 +67,8 @@ impl ErrorCodeExt for ErrorCode {
             | ErrorCode::UnsupportedMediaType => C::InvalidArgument,
             ErrorCode::UnknownAgent | ErrorCode::UnknownSkill | ErrorCode::NotFound => C::NotFound,
             ErrorCode::IdempotencyConflict | ErrorCode::OrderAlreadyPaid => C::AlreadyExists,
+            ErrorCode::TaskNotCancelable => C::FailedPrecondition,
+            ErrorCode::DeadLettered => C::Aborted,
             ErrorCode::PayloadTooLarge | ErrorCode::Overloaded => C::ResourceExhausted,
             ErrorCode::ModeNotAvailable | ErrorCode::MethodNotAllowed => C::Unimplemented,
             ErrorCode::Unavailable => C::Unavailable,

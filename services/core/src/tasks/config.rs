@@ -1,0 +1,137 @@
+//! Which adapters asynchronous work uses: RabbitMQ and Redis when their URLs are set, memory
+//! when embedded, and nothing (async off) for a lone service without them.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    adapters::{
+        amqp::{self, AmqpConfig},
+        memory::{MemoryBroker, MemoryEventLog, MemoryTaskStore},
+        redis::{RedisConfig, RedisTaskStore, ttls_from_env},
+    },
+    config::{ConfigError, Env, parse_or, seconds_or},
+    ports::{Broker, BrokerError, EventLog, StoreError, TaskStore},
+};
+
+use super::{RetryPolicy, WorkerConfig};
+
+/// Settings for asynchronous work, read once.
+#[derive(Debug, Clone)]
+pub struct AsyncConfig {
+    pub amqp: Option<AmqpConfig>,
+    pub redis: Option<RedisConfig>,
+    pub retry: RetryPolicy,
+    pub worker: WorkerConfig,
+    pub record_ttl: Duration,
+    pub result_ttl: Duration,
+}
+
+impl AsyncConfig {
+    /// Reads `RABBITMQ_*`, `REDIS_*` and `TASK_*` (see the README's configuration table).
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let retry = RetryPolicy::from_env(env)?;
+        let amqp = AmqpConfig::from_env(env, retry)?;
+        let redis = RedisConfig::from_env(env)?;
+        let (record_ttl, result_ttl) = ttls_from_env(env)?;
+        let prefetch: u16 = parse_or(env, "TASK_PREFETCH", 16)?;
+        if prefetch == 0 {
+            return Err(ConfigError::new("TASK_PREFETCH", "0", "must be at least 1"));
+        }
+        let delivery_limit = amqp.as_ref().map_or(5, |a| a.delivery_limit);
+        Ok(Self {
+            amqp,
+            redis,
+            retry,
+            worker: WorkerConfig {
+                prefetch,
+                task_timeout: seconds_or(env, "TASK_TIMEOUT_SECS", Duration::from_secs(30))?,
+                delivery_limit,
+                drain: seconds_or(env, "SHUTDOWN_GRACE_SECS", Duration::from_secs(20))?,
+            },
+            record_ttl,
+            result_ttl,
+        })
+    }
+
+    /// Defaults with no URLs: embedded adapters.
+    pub fn embedded() -> Self {
+        Self {
+            amqp: None,
+            redis: None,
+            retry: RetryPolicy::default(),
+            worker: WorkerConfig::default(),
+            record_ttl: Duration::from_secs(7 * 86_400),
+            result_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortsError {
+    #[error("RABBITMQ_URL: {0}")]
+    Broker(#[from] BrokerError),
+    #[error("REDIS_URL: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "RABBITMQ_URL and REDIS_URL go together when a service runs on its own: set both, or neither to run without asynchronous work"
+    )]
+    Incomplete,
+}
+
+/// The three ports asynchronous work needs, shared by every service of one process.
+#[derive(Debug, Clone)]
+pub struct TaskPorts {
+    pub broker: Arc<dyn Broker>,
+    pub store: Arc<dyn TaskStore>,
+    pub events: Arc<dyn EventLog>,
+}
+
+impl TaskPorts {
+    /// In-memory adapters for one process.
+    pub fn memory(config: &AsyncConfig) -> Self {
+        Self {
+            broker: Arc::new(MemoryBroker::new(config.worker.delivery_limit)),
+            store: Arc::new(MemoryTaskStore::new(config.record_ttl, config.result_ttl)),
+            events: Arc::new(MemoryEventLog::new(100_000)),
+        }
+    }
+
+    /// Connects what is configured, failing fast. With `embedded` (the whole mesh in one
+    /// process) an unset URL means the in-memory adapter; without it (one service alone) both URLs
+    /// must be set, or neither (`Ok(None)`: no asynchronous work).
+    pub async fn connect(
+        config: &AsyncConfig,
+        service: &str,
+        embedded: bool,
+    ) -> Result<Option<Self>, PortsError> {
+        if !embedded {
+            match (&config.amqp, &config.redis) {
+                (None, None) => return Ok(None),
+                (Some(_), Some(_)) => {}
+                _ => return Err(PortsError::Incomplete),
+            }
+        }
+        let memory = Self::memory(config);
+        let (broker, events): (Arc<dyn Broker>, Arc<dyn EventLog>) = match &config.amqp {
+            Some(amqp) => {
+                let (broker, events) = amqp::connect(amqp, service).await?;
+                (Arc::new(broker), Arc::new(events))
+            }
+            None => (memory.broker, memory.events),
+        };
+        let store: Arc<dyn TaskStore> = match &config.redis {
+            Some(redis) => Arc::new(RedisTaskStore::connect(redis).await?),
+            None => memory.store,
+        };
+        Ok(Some(Self {
+            broker,
+            store,
+            events,
+        }))
+    }
+
+    /// Ready when the broker and the store answer.
+    pub async fn ready(&self) -> bool {
+        self.broker.ready().await && self.store.ready().await
+    }
+}
