@@ -1,5 +1,7 @@
 //! One contract for every `Broker` adapter: memory and RabbitMQ.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;

@@ -1,5 +1,7 @@
 //! One contract for every `EventLog` adapter: memory and the RabbitMQ stream.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;

@@ -1,5 +1,7 @@
 //! One contract for every `TaskStore` adapter: memory and Redis.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::{sync::Arc, time::Duration};
 
 use intentmesh_core::{
