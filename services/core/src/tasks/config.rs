@@ -78,12 +78,15 @@ pub enum PortsError {
     Incomplete,
 }
 
-/// The three ports asynchronous work needs, shared by every service of one process.
+/// The three ports asynchronous work needs, shared by every service of one process, with the
+/// settings of the workers that drain them.
 #[derive(Debug, Clone)]
 pub struct TaskPorts {
     pub broker: Arc<dyn Broker>,
     pub store: Arc<dyn TaskStore>,
     pub events: Arc<dyn EventLog>,
+    pub retry: RetryPolicy,
+    pub worker: WorkerConfig,
 }
 
 impl TaskPorts {
@@ -93,6 +96,8 @@ impl TaskPorts {
             broker: Arc::new(MemoryBroker::new(config.worker.delivery_limit)),
             store: Arc::new(MemoryTaskStore::new(config.record_ttl, config.result_ttl)),
             events: Arc::new(MemoryEventLog::new(100_000)),
+            retry: config.retry,
+            worker: config.worker.clone(),
         }
     }
 
@@ -127,6 +132,8 @@ impl TaskPorts {
             broker,
             store,
             events,
+            retry: config.retry,
+            worker: config.worker.clone(),
         }))
     }
 

@@ -19,4 +19,4 @@ pub use model::{
     TransitionOutcome, now_millis,
 };
 pub use retry::RetryPolicy;
-pub use worker::{TaskHandler, Worker, WorkerConfig};
+pub use worker::{AgentHandler, TaskHandler, Worker, WorkerConfig};

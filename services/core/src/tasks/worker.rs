@@ -31,6 +31,21 @@ pub trait TaskHandler: Send + Sync {
     async fn handle(&self, request: pb::ProcessRequest) -> Result<pb::ProcessResponse, AgentError>;
 }
 
+/// Runs a task through an agent's own gRPC `Process` implementation, in process.
+#[derive(Debug, Clone)]
+pub struct AgentHandler<A>(pub A);
+
+#[async_trait]
+impl<A: pb::agent_server::Agent> TaskHandler for AgentHandler<A> {
+    async fn handle(&self, request: pb::ProcessRequest) -> Result<pb::ProcessResponse, AgentError> {
+        self.0
+            .process(tonic::Request::new(request))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| AgentError::from(&status))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Unsettled messages at a time (`TASK_PREFETCH`); also the worker's concurrency.
@@ -97,19 +112,14 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    pub fn new(
-        agent: &str,
-        ports: TaskPorts,
-        handler: Arc<dyn TaskHandler>,
-        config: WorkerConfig,
-        retry: RetryPolicy,
-    ) -> Self {
+    /// A worker for `agent`'s queue with the ports' retry policy and worker settings.
+    pub fn new(agent: &str, ports: TaskPorts, handler: Arc<dyn TaskHandler>) -> Self {
         Self {
             agent: agent.to_owned(),
+            config: ports.worker.clone(),
+            retry: ports.retry,
             ports,
             handler,
-            config,
-            retry,
         }
     }
 
