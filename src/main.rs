@@ -5,11 +5,14 @@ use std::{net::SocketAddr, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
 use intentmesh_core::{
     config::{ConfigError, ProcessEnv},
     shutdown, telemetry,
 };
 use tokio::{net::TcpListener, task::JoinSet};
+
+mod dlq;
 use tokio_util::sync::CancellationToken;
 
 // glibc's malloc spends a large share of each request in consolidation under many small,
@@ -31,7 +34,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum Command {
     /// Everything in one process: gateway :8000, payment :8001, search :8002, root :8003.
     Dev,
@@ -43,6 +46,30 @@ enum Command {
     Search,
     /// The root agent (:8003).
     Root,
+    /// Dead-lettered tasks on RabbitMQ (`RABBITMQ_URL`): list them, or put them back to work.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum DlqAction {
+    /// Shows the agent's dead-lettered tasks with their reason, oldest first.
+    List {
+        /// The agent whose queue to read (payment, search, ...).
+        agent: String,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Moves dead-lettered tasks back onto the agent's work queue.
+    Replay {
+        agent: String,
+        /// Only this task (default: all of the agent's dead letters).
+        #[arg(long = "task")]
+        task: Option<String>,
+    },
 }
 
 /// Where each service listens: loopback in `dev`, every interface when run alone (containers).
@@ -70,6 +97,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Dev))) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<dlq::Usage>().is_some() => {
+            eprintln!("intentmesh: {err:#}");
+            ExitCode::from(EX_USAGE)
+        }
         Err(err) => match err.downcast_ref::<ConfigError>() {
             Some(config) => config_error(config),
             None => {
@@ -94,10 +125,17 @@ async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     let env = ProcessEnv;
+    if let Command::Dlq { action } = command {
+        return match action {
+            DlqAction::List { agent, json } => dlq::list(&env, &agent, json).await,
+            DlqAction::Replay { agent, task } => dlq::replay(&env, &agent, task.as_deref()).await,
+        };
+    }
     let shutdown = shutdown::on_signal();
     let dev = matches!(command, Command::Dev);
     match command {
         Command::Dev => return run_dev(shutdown).await,
+        Command::Dlq { .. } => {}
         Command::Gateway => {
             let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
             let listener = bind(config.server.listen, "gateway").await?;
@@ -149,6 +187,26 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
         gateway.root_url.clone_from(&root_url);
     }
 
+    // One set of task ports for the whole process: in memory unless RABBITMQ_URL / REDIS_URL say
+    // otherwise (a set URL that cannot be reached fails here, never falls back).
+    let async_config = AsyncConfig::from_env(&env)?;
+    let tasks = TaskPorts::connect(&async_config, "intentmesh-dev", true)
+        .await
+        .context("cannot connect the task queue and store")?;
+    let backends = format!(
+        "{} broker, {} task store",
+        if async_config.amqp.is_some() {
+            "RabbitMQ"
+        } else {
+            "in-memory"
+        },
+        if async_config.redis.is_some() {
+            "Redis"
+        } else {
+            "in-memory"
+        },
+    );
+
     // Open the stores before announcing anything: a bad DATABASE_URL fails here, loudly.
     let ledger = intentmesh_payment_agent::SqlLedger::connect(&payment.database, payment.pool_size)
         .await
@@ -157,12 +215,15 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
         .await
         .context("cannot open the search catalog")?;
 
+    let (payment_tasks, search_tasks, root_tasks, gateway_tasks) =
+        (tasks.clone(), tasks.clone(), tasks.clone(), tasks);
     let mut services = JoinSet::new();
     let token = shutdown.clone();
     services.spawn(async move {
         intentmesh_payment_agent::serve(
             payment,
             std::sync::Arc::new(ledger),
+            payment_tasks,
             payment_listener,
             token,
         )
@@ -171,26 +232,26 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     });
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_search_agent::serve(search, catalog, search_listener, token)
+        intentmesh_search_agent::serve(search, catalog, search_tasks, search_listener, token)
             .await
             .context("search agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_root_agent::run(root, root_listener, token)
+        intentmesh_root_agent::serve(root, root_tasks, root_listener, token)
             .await
             .context("root agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_gateway::run(gateway, gateway_listener, token)
+        intentmesh_gateway::serve(gateway, gateway_tasks, gateway_listener, token)
             .await
             .context("gateway")
     });
 
     let banner = format!(
-        "\nIntentMesh is running (embedded mode: SQLite ledger and catalog, no broker needed).\n\
-         \n  gateway  {gateway_url}   POST /process, POST /route, GET /health\
+        "\nIntentMesh is running ({backends}; SQLite ledger and catalog unless DATABASE_URL is set).\n\
+         \n  gateway  {gateway_url}   POST /process, POST /route, GET /tasks/{{id}}, GET /health\
          \n  payment  {payment_url}   gRPC + GET /health, /metrics\
          \n  search   {search_url}   gRPC + GET /health, /metrics\
          \n  root     {root_url}   gRPC + GET /health, /metrics\n\

@@ -2,7 +2,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use intentmesh_core::config::{ConfigError, Env, ServerConfig, parse_or};
+use intentmesh_core::{
+    config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    tasks::AsyncConfig,
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -10,6 +13,8 @@ pub struct Config {
     /// `ROOT_AGENT_URL`: where the root agent listens.
     pub root_url: String,
     pub limits: Limits,
+    /// RabbitMQ and Redis, where the task API reads (both or neither when alone).
+    pub tasks: AsyncConfig,
 }
 
 /// Request limits (DESIGN.md §10).
@@ -23,6 +28,8 @@ pub struct Limits {
     pub max_user_id_chars: usize,
     /// The time budget of one request, across every hop (`REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
+    /// The longest `Prefer: wait=N` honoured (`MAX_PREFER_WAIT_SECS`, default 30).
+    pub max_wait: Duration,
 }
 
 impl Default for Limits {
@@ -32,6 +39,7 @@ impl Default for Limits {
             max_message_chars: 4_000,
             max_user_id_chars: 128,
             request_timeout: Duration::from_secs(10),
+            max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -57,11 +65,13 @@ impl Config {
             max_message_chars: parse_or(env, "MAX_MESSAGE_CHARS", defaults.max_message_chars)?,
             max_user_id_chars: defaults.max_user_id_chars,
             request_timeout: server.request_timeout,
+            max_wait: seconds_or(env, "MAX_PREFER_WAIT_SECS", defaults.max_wait)?,
         };
         Ok(Self {
             server,
             root_url,
             limits,
+            tasks: AsyncConfig::from_env(env)?,
         })
     }
 }

@@ -53,6 +53,7 @@ pub(crate) fn result_data(result: Option<&pb::process_response::Result>) -> Valu
             "question": c.question,
             "candidates": c.candidates.iter().map(candidate).collect::<Vec<_>>(),
         }),
+        Some(R::Queued(q)) => json!({"task_id": q.task_id, "reason": q.reason}),
         Some(R::Generic(s)) => struct_to_json(s),
         None => Value::Null,
     }

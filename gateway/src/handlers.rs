@@ -20,6 +20,8 @@ use crate::{
     body::{self, Mode, ProcessBody},
     convert,
     error::ApiError,
+    prefer::Prefer,
+    tasks,
 };
 
 fn with_request_id(mut response: Response, request_id: &str) -> Response {
@@ -29,7 +31,7 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
     response
 }
 
-fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
+pub(crate) fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
     let response = match result {
         Ok(body) => (StatusCode::OK, Json(body)).into_response(),
         Err(err) => err.request_id(request_id).into_response(),
@@ -37,14 +39,14 @@ fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
     with_request_id(response, request_id)
 }
 
-/// `Prefer: respond-async` (RFC 7240) asks for the asynchronous mode.
-fn prefers_async(headers: &HeaderMap) -> bool {
-    headers.get_all("prefer").iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split([',', ';'])
-                .any(|token| token.trim().eq_ignore_ascii_case("respond-async"))
-        })
-    })
+/// What `/process` produced: an answer now, or a queued task.
+enum Processed {
+    Answer(Value),
+    Queued {
+        task_id: String,
+        agent: String,
+        reason: String,
+    },
 }
 
 fn grpc_request(
@@ -79,38 +81,63 @@ pub(crate) async fn process(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = body::request_id(&headers);
+    let prefer = Prefer::from_headers(&headers);
     let result = async {
         let body = body::parse(&headers, raw, &state.limits)?;
         let key = body::idempotency_key(&headers)?;
-        let mode = if prefers_async(&headers) && body.mode == Mode::Auto {
+        // `Prefer: respond-async` asks for async when the body leaves the mode open.
+        let mode = if prefer.respond_async && body.mode == Mode::Auto {
             Mode::Async
         } else {
             body.mode
         };
-        if mode == Mode::Async {
-            return Err(ApiError::new(
-                ErrorCode::ModeNotAvailable,
-                "asynchronous processing is not available yet; send \"mode\": \"sync\" or omit it",
-            )
-            .with("field", "mode"));
-        }
         let request = grpc_request(body, &request_id, key, mode, state.limits.request_timeout);
         let response = state.root.clone().process(request).await?.into_inner();
+        if let Some(pb::process_response::Result::Queued(queued)) = response.result {
+            return Ok(Processed::Queued {
+                task_id: queued.task_id,
+                agent: response.agent,
+                reason: queued.reason,
+            });
+        }
         let data = convert::result_data(response.result.as_ref());
         let clarification = matches!(
             response.result,
             Some(pb::process_response::Result::Clarification(_))
         );
-        Ok(json!({
+        Ok(Processed::Answer(json!({
             "status": if clarification { "needs_clarification" } else { "success" },
             "data": data,
             "request_id": request_id,
             "agent": Some(&response.agent).filter(|a| !clarification && !a.is_empty()),
             "route": convert::route_summary(response.route.as_ref()),
-        }))
+        })))
     }
     .await;
-    answer(result, &request_id)
+    match result {
+        Ok(Processed::Answer(body)) => answer(Ok(body), &request_id),
+        Err(err) => answer(Err(err), &request_id),
+        Ok(Processed::Queued {
+            task_id,
+            agent,
+            reason,
+        }) => {
+            if let (Some(wait), Some(ports)) = (prefer.wait, &state.tasks) {
+                let wait = wait.min(state.limits.max_wait);
+                if let Some(task) = tasks::wait_for(ports, &task_id, wait).await {
+                    return answer(tasks::finished_answer(&task, &request_id), &request_id);
+                }
+            }
+            let mut response = tasks::accepted(&task_id, &agent, &reason, &request_id);
+            if prefer.respond_async {
+                response.headers_mut().insert(
+                    "preference-applied",
+                    HeaderValue::from_static("respond-async"),
+                );
+            }
+            with_request_id(response, &request_id)
+        }
+    }
 }
 
 pub(crate) async fn route(
@@ -134,8 +161,16 @@ pub(crate) async fn health() -> Json<Value> {
     Json(json!({"status": "healthy", "service": "gateway", "version": intentmesh_core::VERSION}))
 }
 
-/// Ready when the root agent reports SERVING over the gRPC health protocol.
+/// Ready when the root agent reports SERVING over the gRPC health protocol and, with
+/// asynchronous work on, RabbitMQ and Redis answer.
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    if let Err(reason) = intentmesh_core::tasks::ready(state.tasks.as_ref()).await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "service": "gateway", "reason": reason})),
+        )
+            .into_response();
+    }
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: String::new(),
     });
@@ -175,7 +210,7 @@ pub(crate) async fn not_found(headers: HeaderMap) -> Response {
     let request_id = body::request_id(&headers);
     let err = ApiError::new(
         ErrorCode::NotFound,
-        "no such endpoint; see POST /process, POST /route, GET /health",
+        "no such endpoint; see POST /process, POST /route, GET /tasks/{id}, GET /health",
     );
     answer(Err(err), &request_id)
 }

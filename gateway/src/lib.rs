@@ -5,6 +5,8 @@ mod config;
 mod convert;
 mod error;
 mod handlers;
+mod prefer;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use axum::{
 use intentmesh_core::{
     metrics::{MetricsLayer, ServiceMetrics},
     serve::{ServeError, TrackedListener, drain_within},
+    tasks::{PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::{agent_client::AgentClient, router_client::RouterClient};
 use tokio::net::TcpListener;
@@ -38,6 +41,7 @@ pub struct AppState {
     health: HealthClient<Channel>,
     limits: Limits,
     metrics: Arc<ServiceMetrics>,
+    tasks: Option<TaskPorts>,
 }
 
 impl AppState {
@@ -45,6 +49,7 @@ impl AppState {
     pub fn new(
         config: &Config,
         metrics: Arc<ServiceMetrics>,
+        tasks: Option<TaskPorts>,
     ) -> Result<Self, tonic::transport::Error> {
         let channel = intentmesh_core::client::lazy_channel(&config.root_url)?;
         Ok(Self {
@@ -53,6 +58,7 @@ impl AppState {
             health: HealthClient::new(channel),
             limits: config.limits,
             metrics,
+            tasks,
         })
     }
 }
@@ -64,6 +70,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/process", post(handlers::process))
         .route("/route", post(handlers::route))
+        .route("/tasks/{id}", get(tasks::get_task))
+        .route("/tasks/{id}/events", get(tasks::task_events))
+        .route("/tasks/{id}/cancel", post(tasks::cancel_task))
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))
@@ -98,17 +107,31 @@ pub enum RunError {
     #[error("invalid ROOT_AGENT_URL: {0}")]
     RootUrl(#[from] tonic::transport::Error),
     #[error(transparent)]
+    Tasks(#[from] PortsError),
+    #[error(transparent)]
     Serve(#[from] ServeError),
 }
 
-/// Serves the gateway until `shutdown`, then drains in-flight requests within the grace period.
+/// Connects RabbitMQ and Redis when configured and serves the gateway until `shutdown`.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    let tasks = TaskPorts::connect(&config.tasks, SERVICE_NAME, false).await?;
+    serve(config, tasks, listener, shutdown).await
+}
+
+/// Serves the gateway until `shutdown`, then drains in-flight requests within the grace period.
+/// With `tasks`, the task API reads from them.
+pub async fn serve(
+    config: Config,
+    tasks: Option<TaskPorts>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let metrics = ServiceMetrics::new(SERVICE_NAME);
-    let state = AppState::new(&config, Arc::clone(&metrics))?;
+    let state = AppState::new(&config, Arc::clone(&metrics), tasks)?;
     tracing::info!(service = SERVICE_NAME, addr = %listener.local_addr().map_err(ServeError::from)?, root = %config.root_url, "serving HTTP");
     let server = axum::serve(TrackedListener::new(listener, metrics), app(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

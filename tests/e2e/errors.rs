@@ -255,7 +255,8 @@ async fn bad_search_bounds_are_422s() {
 
 #[tokio::test]
 async fn an_unavailable_mode_is_said_not_faked() {
-    let mesh = Mesh::start().await;
+    // A mesh without a broker and task store (one service alone without RABBITMQ_URL/REDIS_URL).
+    let mesh = Mesh::start_with(crate::support::Async::all(None)).await;
     expect(
         &mesh,
         json!({"message": "find lamps", "user_id": "u", "mode": "async"}),

@@ -28,12 +28,23 @@ async fn the_payment_example_is_charged() {
 }
 
 #[tokio::test]
-async fn the_search_example_finds_cheap_electronics_best_match_first() {
+async fn the_search_example_is_queued_and_finds_cheap_electronics_best_match_first() {
     let mesh = Mesh::start().await;
-    let (status, body, _) = mesh
+    let (status, queued, headers) = mesh
         .post("/process", &json!({"message": "search for wireless headphones under $50", "user_id": "user-123", "context": {"category": "electronics", "price_range": {"max": 50}}}))
         .await;
-    assert_eq!(status, 200, "{body}");
+    // Search runs asynchronously by default: 202, then the result under /tasks/{id}.
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["agent"], "search");
+    let task_id = queued["task_id"].as_str().unwrap();
+    assert_eq!(headers["location"], format!("/tasks/{task_id}").as_str());
+    assert_eq!(
+        queued["request_id"],
+        headers["x-request-id"].to_str().unwrap()
+    );
+    let body = mesh.finished_task(task_id).await;
+    assert_eq!(body["status"], "success", "{body}");
     assert_eq!(body["agent"], "search");
     let products = body["data"]["products"].as_array().unwrap();
     assert!(!products.is_empty(), "{body}");
@@ -139,7 +150,7 @@ async fn an_unclear_message_asks_instead_of_guessing() {
 async fn an_explicit_agent_skips_classification() {
     let mesh = Mesh::start().await;
     let (status, body, _) = mesh
-        .post("/process", &json!({"message": "anything with a lamp", "user_id": "u", "agent": "search", "context": {"query": "lamp"}}))
+        .post("/process", &json!({"message": "anything with a lamp", "user_id": "u", "agent": "search", "mode": "sync", "context": {"query": "lamp"}}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["route"]["stage"], "explicit");

@@ -4,7 +4,10 @@
 
 mod errors;
 mod examples;
+mod faults;
 mod grpc;
 mod launcher;
 mod payments;
+mod proxy;
 mod support;
+mod tasks;

@@ -2,7 +2,10 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use intentmesh_core::config::DatabaseUrl;
+use intentmesh_core::{
+    config::DatabaseUrl,
+    tasks::{AsyncConfig, TaskPorts},
+};
 use intentmesh_payment_agent::{Ledger, SqlLedger};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -14,6 +17,7 @@ pub(crate) struct Mesh {
     pub(crate) payment: String,
     pub(crate) root: String,
     pub(crate) ledger: Arc<dyn Ledger>,
+    pub(crate) tasks: Option<TaskPorts>,
     pub(crate) http: reqwest::Client,
     shutdown: CancellationToken,
     _tasks: JoinSet<()>,
@@ -28,9 +32,35 @@ async fn listener() -> (TcpListener, String) {
     (l, url)
 }
 
+/// Which task ports each service gets.
+pub(crate) struct Async {
+    /// For the root and the gateway (queuing and the task API).
+    pub(crate) front: Option<TaskPorts>,
+    /// For the workers (consuming); `None` leaves queued work waiting.
+    pub(crate) workers: Option<TaskPorts>,
+}
+
+impl Async {
+    pub(crate) fn all(ports: Option<TaskPorts>) -> Self {
+        Self {
+            front: ports.clone(),
+            workers: ports,
+        }
+    }
+}
+
 impl Mesh {
-    /// Starts payment, search, root and gateway, and waits until the gateway is ready.
+    /// The mesh as `make run` starts it: in-memory broker, task store and event log.
     pub(crate) async fn start() -> Self {
+        Self::start_with(Async::all(Some(
+            TaskPorts::memory(&AsyncConfig::embedded()),
+        )))
+        .await
+    }
+
+    /// Starts payment, search, root and gateway with the given task ports, and waits until the
+    /// gateway is ready.
+    pub(crate) async fn start_with(ports: Async) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (payment_l, payment) = listener().await;
         let (search_l, search) = listener().await;
@@ -65,27 +95,27 @@ impl Mesh {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let (t, l) = (shutdown.clone(), Arc::clone(&ledger));
+        let (t, l, p) = (shutdown.clone(), Arc::clone(&ledger), ports.workers.clone());
         tasks.spawn(async move {
-            intentmesh_payment_agent::serve(payment_cfg, l, payment_l, t)
+            intentmesh_payment_agent::serve(payment_cfg, l, p, payment_l, t)
                 .await
                 .expect("payment serves");
         });
-        let t = shutdown.clone();
+        let (t, p) = (shutdown.clone(), ports.workers.clone());
         tasks.spawn(async move {
-            intentmesh_search_agent::serve(search_cfg, catalog, search_l, t)
+            intentmesh_search_agent::serve(search_cfg, catalog, p, search_l, t)
                 .await
                 .expect("search serves");
         });
-        let t = shutdown.clone();
+        let (t, p) = (shutdown.clone(), ports.front.clone());
         tasks.spawn(async move {
-            intentmesh_root_agent::run(root_cfg, root_l, t)
+            intentmesh_root_agent::serve(root_cfg, p, root_l, t)
                 .await
                 .expect("root serves")
         });
-        let t = shutdown.clone();
+        let (t, p) = (shutdown.clone(), ports.front.clone());
         tasks.spawn(async move {
-            intentmesh_gateway::run(gateway_cfg, gateway_l, t)
+            intentmesh_gateway::serve(gateway_cfg, p, gateway_l, t)
                 .await
                 .expect("gateway serves")
         });
@@ -95,6 +125,7 @@ impl Mesh {
             payment,
             root,
             ledger,
+            tasks: ports.front,
             http: reqwest::Client::new(),
             shutdown,
             _tasks: tasks,
@@ -174,6 +205,33 @@ impl Mesh {
                 .unwrap_or_else(|e| panic!("POST {path}: {e}")),
         )
         .await
+    }
+
+    /// GETs a gateway path; returns status and parsed body.
+    pub(crate) async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let (status, text) = self.get(&format!("{}{path}", self.gateway)).await;
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (status, body)
+    }
+
+    /// Polls `GET /tasks/{id}` until the task finishes (10 s at most); returns its JSON.
+    pub(crate) async fn finished_task(&self, task_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.get_json(&format!("/tasks/{task_id}")).await;
+            assert_eq!(status, 200, "{body}");
+            if ["success", "failed", "canceled"]
+                .contains(&body["status"].as_str().unwrap_or_default())
+            {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task still {}: {body}",
+                body["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn parse(r: reqwest::Response) -> (StatusCode, Value, reqwest::header::HeaderMap) {

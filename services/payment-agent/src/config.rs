@@ -2,7 +2,10 @@
 
 use std::net::SocketAddr;
 
-use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or};
+use intentmesh_core::{
+    config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or},
+    tasks::AsyncConfig,
+};
 use rust_decimal::Decimal;
 
 use crate::domain::validate::PaymentPolicy;
@@ -15,6 +18,8 @@ pub struct Config {
     /// `DATABASE_POOL_SIZE` (PostgreSQL; the SQLite ledger has one writer).
     pub pool_size: u32,
     pub policy: PaymentPolicy,
+    /// RabbitMQ and Redis for queued payments (both or neither when the agent runs alone).
+    pub tasks: AsyncConfig,
 }
 
 impl Config {
@@ -45,6 +50,7 @@ impl Config {
             database,
             pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
             policy: PaymentPolicy { max_amount },
+            tasks: AsyncConfig::from_env(env)?,
         })
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use intentmesh_core::{
     metrics::ServiceMetrics,
+    ports::BrokerError,
     serve::{AgentServer, ServeError},
+    tasks::{self, AgentHandler, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
 use tokio::net::TcpListener;
@@ -31,6 +33,10 @@ pub enum RunError {
     #[error("cannot open the ledger: {0}")]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
+    Tasks(#[from] PortsError),
+    #[error("task queue: {0}")]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
     Serve(#[from] ServeError),
 }
 
@@ -41,26 +47,40 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let ledger = SqlLedger::connect(&config.database, config.pool_size).await?;
-    serve(config, Arc::new(ledger), listener, shutdown).await
+    let tasks = TaskPorts::connect(&config.tasks, AGENT_NAME, false).await?;
+    serve(config, Arc::new(ledger), tasks, listener, shutdown).await
 }
 
-/// Serves the payment agent over a ledger the caller opened.
+/// Serves the payment agent over a ledger the caller opened and, with `tasks`, consumes its
+/// queue of asynchronous payments (charged through the same ledger, so once).
 pub async fn serve(
     config: Config,
     ledger: Arc<dyn Ledger>,
+    tasks: Option<TaskPorts>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let metrics = ServiceMetrics::new(AGENT_NAME);
     let ready_ledger = Arc::clone(&ledger);
+    let ready_tasks = tasks.clone();
     let agent = PaymentAgent::new(ledger, config.policy);
-    AgentServer::new(AGENT_NAME, config.server, metrics)
-        .add_service(AgentGrpc::new(agent))
+    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+        .add_service(AgentGrpc::new(agent.clone()))
         .readiness(Arc::new(move || {
             let ledger = Arc::clone(&ready_ledger);
-            Box::pin(async move { ledger.ready().await.map_err(|e| e.to_string()) })
+            let tasks = ready_tasks.clone();
+            Box::pin(async move {
+                ledger.ready().await.map_err(|e| e.to_string())?;
+                tasks::ready(tasks.as_ref()).await
+            })
         }))
-        .serve(listener, shutdown)
-        .await?;
-    Ok(())
+        .serve(listener, shutdown.clone());
+    tasks::serve_with_worker(
+        AGENT_NAME,
+        tasks,
+        Arc::new(AgentHandler(agent)),
+        shutdown,
+        async { server.await.map_err(RunError::from) },
+    )
+    .await
 }

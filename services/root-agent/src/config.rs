@@ -2,7 +2,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use intentmesh_core::config::{ConfigError, Env, ServerConfig, parse_or, seconds_or};
+use intentmesh_core::{
+    config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    tasks::AsyncConfig,
+};
 
 /// One worker the root talks to. The name is optional: the worker's `Describe` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub struct Config {
     pub discovery_interval: Duration,
     /// `AGENT_CALL_TIMEOUT_SECS`: the most one dispatch may take (less if the caller has less).
     pub call_timeout: Duration,
+    /// RabbitMQ and Redis, where asynchronous work is queued (both or neither when alone).
+    pub tasks: AsyncConfig,
 }
 
 pub const DEFAULT_AGENT_URLS: &str = "payment=http://127.0.0.1:8001,search=http://127.0.0.1:8002";
@@ -90,6 +95,7 @@ impl Config {
                 Duration::from_secs(30),
             )?,
             call_timeout: seconds_or(env, "AGENT_CALL_TIMEOUT_SECS", Duration::from_secs(10))?,
+            tasks: AsyncConfig::from_env(env)?,
         })
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use intentmesh_core::{
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
+    tasks::{self, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::{agent_server::AgentServer as AgentGrpc, router_server::RouterServer};
 use tokio::net::TcpListener;
@@ -27,26 +28,46 @@ pub enum RunError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
+    Tasks(#[from] PortsError),
+    #[error(transparent)]
     Serve(#[from] ServeError),
 }
 
-/// Serves the root agent until `shutdown`, discovering workers in the background.
+/// Connects RabbitMQ and Redis when configured and serves the root agent until `shutdown`.
 pub async fn run(
     config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let tasks = TaskPorts::connect(&config.tasks, AGENT_NAME, false).await?;
+    serve(config, tasks, listener, shutdown).await
+}
+
+/// Serves the root agent until `shutdown`, discovering workers in the background. With `tasks`,
+/// work that runs asynchronously is queued there; without, it runs synchronously (or, when the
+/// caller insists on async, is refused with `mode_not_available`).
+pub async fn serve(
+    config: Config,
+    tasks: Option<TaskPorts>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let registry = Arc::new(Registry::new(&config)?);
     let discovery =
         tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
-    let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout);
+    let ready_tasks = tasks.clone();
+    let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout, tasks);
     let ready = Arc::clone(&registry);
     let served = AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
         .add_service(AgentGrpc::new(agent.clone()))
         .add_service(RouterServer::new(agent))
         .readiness(Arc::new(move || {
             let registry = Arc::clone(&ready);
-            Box::pin(async move { registry.ready() })
+            let tasks = ready_tasks.clone();
+            Box::pin(async move {
+                registry.ready()?;
+                tasks::ready(tasks.as_ref()).await
+            })
         }))
         .serve(listener, shutdown.clone())
         .await;

@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use intentmesh_core::{AgentError, ErrorCode, deadline};
+use intentmesh_core::{
+    AgentError, ErrorCode, deadline,
+    tasks::{TaskPorts, enqueue},
+};
 use intentmesh_proto::pb;
 use tonic::{Request, Response, Status};
 
@@ -19,6 +22,7 @@ pub const AGENT_NAME: &str = "root";
 pub struct RootAgent {
     registry: Arc<Registry>,
     call_timeout: Duration,
+    tasks: Option<TaskPorts>,
 }
 
 /// A routing decision and, when routed, the worker to run it.
@@ -43,10 +47,30 @@ fn candidate(s: &Scored, snapshot: &Snapshot) -> pb::Candidate {
 }
 
 impl RootAgent {
-    pub fn new(registry: Arc<Registry>, call_timeout: Duration) -> Self {
+    pub fn new(registry: Arc<Registry>, call_timeout: Duration, tasks: Option<TaskPorts>) -> Self {
         Self {
             registry,
             call_timeout,
+            tasks,
+        }
+    }
+
+    /// Whether this request runs asynchronously: the caller's mode, else the skill's default.
+    /// `None` when it must run async but no queue is configured.
+    fn runs_async(&self, requested: i32, default: i32) -> Result<bool, AgentError> {
+        let requested = pb::ExecutionMode::try_from(requested).unwrap_or_default();
+        match requested {
+            pb::ExecutionMode::Sync => Ok(false),
+            pb::ExecutionMode::Async if self.tasks.is_none() => Err(AgentError::new(
+                ErrorCode::ModeNotAvailable,
+                "asynchronous processing needs RabbitMQ and Redis (RABBITMQ_URL, REDIS_URL); send \"mode\": \"sync\"",
+            )
+            .with("field", "mode")),
+            pb::ExecutionMode::Async => Ok(true),
+            // The skill's default, when there is a queue to honour it.
+            pb::ExecutionMode::Unspecified => {
+                Ok(default == pb::ExecutionMode::Async as i32 && self.tasks.is_some())
+            }
         }
     }
 
@@ -186,12 +210,32 @@ impl RootAgent {
                 route: Some(decision),
             });
         };
-        let mut call = Request::new(pb::ProcessRequest {
+        let run_async = self.runs_async(req.mode, decision.default_mode)?;
+        let requested = req.mode;
+        let forwarded = pb::ProcessRequest {
             entities: decision.entities.clone(),
             skill: decision.skill.clone(),
             agent: decision.agent.clone(),
             ..req
-        });
+        };
+        if run_async && let Some(ports) = &self.tasks {
+            let queued = enqueue(ports, &decision.agent, forwarded).await?;
+            let reason = if requested == pb::ExecutionMode::Async as i32 {
+                "requested"
+            } else {
+                "default"
+            };
+            return Ok(pb::ProcessResponse {
+                agent: decision.agent.clone(),
+                skill: decision.skill.clone(),
+                result: Some(pb::process_response::Result::Queued(pb::TaskQueued {
+                    task_id: queued.task.id.to_string(),
+                    reason: reason.to_owned(),
+                })),
+                route: Some(decision),
+            });
+        }
+        let mut call = Request::new(forwarded);
         call.set_timeout(budget);
         let mut client = worker.client.clone();
         let mut response = client

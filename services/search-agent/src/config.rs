@@ -2,7 +2,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use intentmesh_core::config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or, seconds_or};
+use intentmesh_core::{
+    config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or, seconds_or},
+    tasks::AsyncConfig,
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -15,6 +18,8 @@ pub struct Config {
     pub cache_capacity: u64,
     /// `SEARCH_CACHE_TTL_SECS`: how long a cached page may be served.
     pub cache_ttl: Duration,
+    /// RabbitMQ and Redis for queued searches (both or neither when the agent runs alone).
+    pub tasks: AsyncConfig,
 }
 
 impl Config {
@@ -33,6 +38,7 @@ impl Config {
             pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
             cache_capacity: parse_or(env, "SEARCH_CACHE_CAPACITY", 10_000)?,
             cache_ttl: seconds_or(env, "SEARCH_CACHE_TTL_SECS", Duration::from_secs(30))?,
+            tasks: AsyncConfig::from_env(env)?,
         })
     }
 }

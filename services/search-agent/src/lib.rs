@@ -12,7 +12,9 @@ use std::sync::Arc;
 use intentmesh_core::{
     config::DatabaseUrl,
     metrics::ServiceMetrics,
+    ports::BrokerError,
     serve::{AgentServer, ServeError},
+    tasks::{self, AgentHandler, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
 use tokio::net::TcpListener;
@@ -34,6 +36,10 @@ pub use service::SearchAgent;
 pub enum RunError {
     #[error("cannot open the catalog: {0}")]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Tasks(#[from] PortsError),
+    #[error("task queue: {0}")]
+    Broker(#[from] BrokerError),
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
@@ -70,25 +76,40 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let catalog = open_catalog(&config).await?;
-    serve(config, catalog, listener, shutdown).await
+    let tasks = TaskPorts::connect(&config.tasks, AGENT_NAME, false).await?;
+    serve(config, catalog, tasks, listener, shutdown).await
 }
 
-/// Serves the search agent over a catalog the caller opened.
+/// Serves the search agent over a catalog the caller opened and, with `tasks`, consumes its
+/// queue of asynchronous searches.
 pub async fn serve(
     config: Config,
     catalog: Arc<dyn Catalog>,
+    tasks: Option<TaskPorts>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let metrics = ServiceMetrics::new(AGENT_NAME);
     let ready_catalog = Arc::clone(&catalog);
-    AgentServer::new(AGENT_NAME, config.server, metrics)
-        .add_service(AgentGrpc::new(SearchAgent::new(catalog)))
+    let ready_tasks = tasks.clone();
+    let agent = SearchAgent::new(catalog);
+    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+        .add_service(AgentGrpc::new(agent.clone()))
         .readiness(Arc::new(move || {
             let catalog = Arc::clone(&ready_catalog);
-            Box::pin(async move { catalog.ready().await.map_err(|e| e.to_string()) })
+            let tasks = ready_tasks.clone();
+            Box::pin(async move {
+                catalog.ready().await.map_err(|e| e.to_string())?;
+                tasks::ready(tasks.as_ref()).await
+            })
         }))
-        .serve(listener, shutdown)
-        .await?;
-    Ok(())
+        .serve(listener, shutdown.clone());
+    tasks::serve_with_worker(
+        AGENT_NAME,
+        tasks,
+        Arc::new(AgentHandler(agent)),
+        shutdown,
+        async { server.await.map_err(RunError::from) },
+    )
+    .await
 }

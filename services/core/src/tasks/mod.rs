@@ -10,6 +10,7 @@ mod config;
 mod dispatch;
 mod model;
 mod retry;
+mod serve;
 mod worker;
 
 pub use config::{AsyncConfig, PortsError, TaskPorts};
@@ -19,4 +20,5 @@ pub use model::{
     TransitionOutcome, now_millis,
 };
 pub use retry::RetryPolicy;
+pub use serve::{ready, serve_with_worker};
 pub use worker::{AgentHandler, TaskHandler, Worker, WorkerConfig};

@@ -181,6 +181,18 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
     if let Some(v) = get("page_size") {
         e.page_size = Some(positive_int(v, "page_size")?);
     }
+    // Checked here, where the request is still at hand: queued work must not fail later for it.
+    if let (Some(lo), Some(hi)) = (&e.min_price, &e.max_price)
+        && lo.currency_code == hi.currency_code
+        && let (Ok(lo), Ok(hi)) = (wire::from_money(lo), wire::from_money(hi))
+        && lo > hi
+    {
+        return Err(AgentError::new(
+            ErrorCode::InvalidPriceRange,
+            "min_price is greater than max_price",
+        )
+        .with("field", "min_price"));
+    }
     Ok(())
 }
 
