@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: drive POST /process (payment with a new order each request, and search) at 64
 # connections with wrk, against IntentMesh in embedded mode and against the baselines, in the same
-# run, and print requests/s, p50 and p99 with the ratios.
+# run, and print requests/s, p50 and p99 with the ratios; then the asynchronous path (queued
+# searches through RabbitMQ and Redis to their stored results) against bare lapin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,15 @@ if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --locked -p intentmesh --bin intentmesh -p intentmesh-bench --bin intentmesh-baseline
+cargo build --release --locked -p intentmesh --bin intentmesh -p intentmesh-bench \
+    --bin intentmesh-baseline --bin intentmesh-async-bench
+
+# The async path needs the real RabbitMQ and Redis (as `make test` does); queues and keys get a
+# prefix of this run's own, deleted at the end.
+RABBITMQ_URL="${BENCH_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
+PREFIX="imbench-$$"
+
 
 work="$(mktemp -d)"
 pids=()
@@ -22,6 +31,7 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
+    scripts/drop-test-queues.sh "$PREFIX." || true
 }
 trap cleanup EXIT
 
@@ -36,6 +46,14 @@ GATEWAY_LISTEN_ADDR=127.0.0.1:18010 PAYMENT_LISTEN_ADDR=127.0.0.1:18011 \
 SEARCH_LISTEN_ADDR=127.0.0.1:18012 ROOT_LISTEN_ADDR=127.0.0.1:18013 \
 INTENTMESH_DATA_DIR="$work/uncached" SEARCH_CACHE_CAPACITY=0 RUST_LOG=warn \
     target/release/intentmesh dev >"$work/uncached.log" 2>&1 &
+pids+=($!)
+# The mesh with RabbitMQ and Redis, for the asynchronous path.
+mkdir -p "$work/async"
+GATEWAY_LISTEN_ADDR=127.0.0.1:18020 PAYMENT_LISTEN_ADDR=127.0.0.1:18021 \
+SEARCH_LISTEN_ADDR=127.0.0.1:18022 ROOT_LISTEN_ADDR=127.0.0.1:18023 \
+INTENTMESH_DATA_DIR="$work/async" RABBITMQ_URL="$RABBITMQ_URL" REDIS_URL="$REDIS_URL" \
+TASK_QUEUE_PREFIX="$PREFIX" REDIS_KEY_PREFIX="$PREFIX" RUST_LOG=warn \
+    target/release/intentmesh dev >"$work/async.log" 2>&1 &
 pids+=($!)
 target/release/intentmesh-baseline --gateway 127.0.0.1:18100 --worker 127.0.0.1:18101 \
     --db "$work/baseline/ledger.sqlite" >"$work/baseline.log" 2>&1 &
@@ -52,6 +70,7 @@ wait_ready() { # url
 }
 wait_ready http://127.0.0.1:18000/ready
 wait_ready http://127.0.0.1:18010/ready
+wait_ready http://127.0.0.1:18020/ready
 wait_ready http://127.0.0.1:18100/health
 
 run() { # name url script
@@ -68,3 +87,6 @@ run intentmesh-search http://127.0.0.1:18000/process search
 run intentmesh-search-uncached http://127.0.0.1:18010/process search
 
 python3 bench/report.py "$work"
+target/release/intentmesh-async-bench --gateway http://127.0.0.1:18020 \
+    --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
+    --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS"

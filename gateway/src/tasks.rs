@@ -167,7 +167,14 @@ pub(crate) async fn cancel_task(
             }
             TransitionOutcome::Refused(task) => Err(ApiError::new(
                 ErrorCode::TaskNotCancelable,
-                format!("the task is {} and can no longer be canceled", task.state),
+                if task.state.is_terminal() {
+                    format!(
+                        "the task has already finished ({}); only queued tasks can be canceled",
+                        task.state
+                    )
+                } else {
+                    "the task has already started; only queued tasks can be canceled".to_owned()
+                },
             )
             .with("task_id", &task.id)
             .with("state", task.state)),

@@ -303,8 +303,8 @@ impl Broker for AmqpBroker {
     }
 
     async fn consume(&self, agent: &str, prefetch: u16) -> Result<DeliveryStream, BrokerError> {
-        // Fail fast when the broker cannot be reached at all; later losses are reconnected.
-        self.pool.channel(Use::Agent(agent)).await?;
+        // No fail-fast here: the ports connected at start-up, and a broker that has gone since is
+        // the consume loop's to wait for (it reconnects with backoff), not a reason to stop.
         let (tx, rx) = mpsc::channel(usize::from(prefetch.max(1)));
         let stop = CancellationToken::new();
         tokio::spawn(consume_loop(
