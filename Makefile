@@ -4,12 +4,23 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run test lint unit bench clean-test-databases clean-test-queues help
+REGISTRY ?= localhost:5000
+TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+OVERLAY ?= local
+URL ?= http://multi-agent.local
+COMPOSE ?= docker compose
+
+.PHONY: run test lint unit bench clean-test-databases clean-test-queues validate-deploy help \
+	build deploy smoke local-up local-down test-local logs
 
 help:
 	@echo "make run    build (release) and start gateway :8000, payment :8001, search :8002, root :8003"
 	@echo "make test   formatting, clippy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
 	@echo "make bench  load-test the mesh with wrk against same-run baselines"
+	@echo "make build [REGISTRY=… TAG=…]          the image (one for every service)"
+	@echo "make deploy [OVERLAY=local|production REGISTRY=… TAG=…]   kustomize + kubectl apply"
+	@echo "make smoke URL=http://multi-agent.local  end-to-end smoke tests against a deployment"
+	@echo "make local-up | local-down | test-local | logs   the docker compose stack"
 
 ## Build in release mode and start the whole mesh in one process with embedded defaults.
 run:
@@ -17,7 +28,7 @@ run:
 
 ## The whole suite: lint, then every unit, contract and end-to-end test (nextest when present:
 ## one process per test and a closing summary; plain `cargo test` otherwise).
-test: lint clean-test-databases clean-test-queues
+test: lint validate-deploy clean-test-databases clean-test-queues
 	@if command -v cargo-nextest >/dev/null; then \
 		$(CARGO) nextest run --workspace --locked --no-tests=fail; \
 	else \
@@ -36,6 +47,37 @@ clean-test-databases:
 clean-test-queues:
 	@scripts/drop-test-queues.sh
 
+## Offline checks of the Dockerfile, docker-compose.yml, k8s/ and skaffold.yaml (installs its
+## pinned tools under .tools/ on first use).
+validate-deploy:
+	scripts/validate-deploy.sh
+
 ## Throughput and latency against baselines measured in the same run (installs wrk if needed).
 bench:
 	bench/run.sh
+
+## The image, tagged <REGISTRY>/intentmesh:<TAG> (add PUSH=--push to push it).
+build:
+	scripts/build-images.sh "$(REGISTRY)" "$(TAG)" $(PUSH)
+
+## Applies k8s/overlays/$(OVERLAY) with that image and waits for the rollout.
+deploy:
+	scripts/deploy-k8s.sh "$(OVERLAY)" "$(REGISTRY)" "$(TAG)"
+
+## End-to-end smoke tests against a deployed gateway.
+smoke:
+	scripts/smoke.sh "$(URL)"
+
+## The compose stack: build, start and wait until every service is healthy.
+local-up:
+	$(COMPOSE) up --build --detach --wait
+
+local-down:
+	$(COMPOSE) down
+
+## The smoke tests against the compose stack's gateway.
+test-local:
+	scripts/smoke.sh http://localhost:8000
+
+logs:
+	$(COMPOSE) logs --follow --tail=100

@@ -13,6 +13,7 @@ use intentmesh_core::{
 use tokio::{net::TcpListener, task::JoinSet};
 
 mod dlq;
+mod probe;
 use tokio_util::sync::CancellationToken;
 
 // glibc's malloc spends a large share of each request in consolidation under many small,
@@ -46,6 +47,11 @@ enum Command {
     Search,
     /// The root agent (:8003).
     Root,
+    /// Exits 0 when `url` answers 200 (container health checks: the image has no curl).
+    Probe {
+        /// For example http://127.0.0.1:8001/ready
+        url: String,
+    },
     /// Dead-lettered tasks on RabbitMQ (`RABBITMQ_URL`): list them, or put them back to work.
     Dlq {
         #[command(subcommand)]
@@ -125,6 +131,9 @@ async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     let env = ProcessEnv;
+    if let Command::Probe { url } = &command {
+        return probe::run(url).await;
+    }
     if let Command::Dlq { action } = command {
         return match action {
             DlqAction::List { agent, json } => dlq::list(&env, &agent, json).await,
@@ -135,7 +144,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let dev = matches!(command, Command::Dev);
     match command {
         Command::Dev => return run_dev(shutdown).await,
-        Command::Dlq { .. } => {}
+        Command::Dlq { .. } | Command::Probe { .. } => {}
         Command::Gateway => {
             let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
             let listener = bind(config.server.listen, "gateway").await?;

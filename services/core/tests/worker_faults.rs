@@ -261,6 +261,58 @@ async fn replayed_dead_letters_run_again(ports: TaskPorts) {
     worker.await.unwrap().unwrap();
 }
 
+/// Shutdown stops taking messages but lets the tasks in flight finish and store their results.
+async fn shutdown_drains_work_in_flight(ports: TaskPorts) {
+    struct Slow;
+    #[async_trait]
+    impl TaskHandler for Slow {
+        async fn handle(&self, _r: pb::ProcessRequest) -> Result<pb::ProcessResponse, AgentError> {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(pb::ProcessResponse::default())
+        }
+    }
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            enqueue(&ports, AGENT, pb::ProcessRequest::default())
+                .await
+                .unwrap()
+                .task
+                .id
+                .to_string(),
+        );
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(AGENT, ports.clone(), Arc::new(Slow)).run(stop.clone()));
+    // Wait until all four are being worked on, then ask the worker to stop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut working = 0;
+        for id in &ids {
+            working += usize::from(
+                ports.store.get(id).await.unwrap().unwrap().state == TaskState::Working,
+            );
+        }
+        if working == ids.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tasks never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    for id in &ids {
+        assert_eq!(
+            ports.store.get(id).await.unwrap().unwrap().state,
+            TaskState::Success,
+            "drained"
+        );
+    }
+}
+
 fn memory() -> (TaskPorts, Option<AsyncConfig>) {
     let mut config = AsyncConfig::embedded();
     config.retry = policy();
@@ -283,6 +335,10 @@ mod memory_ports {
     async fn replayed_dead_letters_run_again() {
         super::replayed_dead_letters_run_again(memory().0).await
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_drains_work_in_flight() {
+        super::shutdown_drains_work_in_flight(memory().0).await
+    }
 }
 
 mod rabbitmq_redis {
@@ -297,6 +353,12 @@ mod rabbitmq_redis {
     async fn replayed_dead_letters_run_again() {
         let (ports, config) = real().await;
         super::replayed_dead_letters_run_again(ports).await;
+        test_util::delete_test_queues(&config.unwrap(), &[AGENT]).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_drains_work_in_flight() {
+        let (ports, config) = real().await;
+        super::shutdown_drains_work_in_flight(ports).await;
         test_util::delete_test_queues(&config.unwrap(), &[AGENT]).await;
     }
 }

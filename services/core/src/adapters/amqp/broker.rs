@@ -6,6 +6,7 @@ use lapin::{
     Acker, Channel,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
+        QueueDeclareOptions,
     },
     types::{FieldTable, ShortString},
 };
@@ -272,6 +273,8 @@ where
     let queue = pool.names.dlq(agent);
     let mut out = Vec::new();
     let mut seen = 0;
+    // The last message looked at and left unsettled (taken ones are acked already).
+    let mut last_kept = None;
     while seen < MAX_DEAD_LETTERS {
         let Some(got) = channel
             .basic_get(queue.as_str().into(), BasicGetOptions::default())
@@ -282,12 +285,45 @@ where
         };
         seen += 1;
         let delivery = got.delivery;
+        let tag = delivery.delivery_tag;
         let letter = codec::dead_letter(&delivery.data, &delivery.properties, agent);
-        if let Some(letter) = take(letter, delivery).await? {
-            out.push(letter);
+        match take(letter, delivery).await? {
+            Some(letter) => out.push(letter),
+            None => last_kept = Some(tag),
         }
     }
-    // Closing the channel returns every message still unacked to the queue.
+    // Return what was looked at but not taken, and wait until the queue counts it again: the
+    // return reaches a quorum queue asynchronously, and the next listing, replay or depth must
+    // see it.
+    if let Some(tag) = last_kept {
+        channel
+            .basic_nack(
+                tag,
+                BasicNackOptions {
+                    multiple: true,
+                    requeue: true,
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+        let kept = u32::try_from(seen - out.len()).unwrap_or(u32::MAX);
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let ready = channel
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+                .map_err(unavailable)?
+                .message_count();
+            if ready >= kept || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let _ = channel.close(200, "done".into()).await;
     Ok(out)
 }
