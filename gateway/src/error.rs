@@ -88,11 +88,16 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if matches!(
             self.error.code,
-            ErrorCode::Unavailable | ErrorCode::Overloaded
+            ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::CircuitOpen
         ) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            // An open circuit says when it will try again; otherwise a second is a fair guess.
+            let after = self
+                .error
+                .details
+                .get("retry_after_secs")
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .unwrap_or(HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, after);
         }
         response.extensions_mut().insert(ErrorLogged(self.error));
         response

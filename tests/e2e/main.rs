@@ -9,5 +9,6 @@ mod grpc;
 mod launcher;
 mod payments;
 mod proxy;
+mod resilience;
 mod support;
 mod tasks;

@@ -20,8 +20,18 @@ pub(crate) struct Mesh {
     pub(crate) tasks: Option<TaskPorts>,
     pub(crate) http: reqwest::Client,
     shutdown: CancellationToken,
+    payment_agent: std::sync::Mutex<Option<PaymentAgent>>,
     _tasks: JoinSet<()>,
     _dir: tempfile::TempDir,
+}
+
+/// The payment agent's own stop switch and what restarting it needs.
+struct PaymentAgent {
+    stop: CancellationToken,
+    done: Option<tokio::task::JoinHandle<()>>,
+    config: intentmesh_payment_agent::Config,
+    addr: std::net::SocketAddr,
+    tasks: Option<TaskPorts>,
 }
 
 async fn listener() -> (TcpListener, String) {
@@ -61,6 +71,11 @@ impl Mesh {
     /// Starts payment, search, root and gateway with the given task ports, and waits until the
     /// gateway is ready.
     pub(crate) async fn start_with(ports: Async) -> Self {
+        Self::start_custom(ports, &[]).await
+    }
+
+    /// As [`Mesh::start_with`], with extra settings for every service.
+    pub(crate) async fn start_custom(ports: Async, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (payment_l, payment) = listener().await;
         let (search_l, search) = listener().await;
@@ -68,11 +83,12 @@ impl Mesh {
         let (gateway_l, gateway) = listener().await;
         let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let agent_urls = format!("payment={payment},search={search}");
-        let env: HashMap<&str, &str> = HashMap::from([
+        let mut env: HashMap<&str, &str> = HashMap::from([
             ("AGENT_URLS", agent_urls.as_str()),
             ("ROOT_AGENT_URL", root.as_str()),
             ("SHUTDOWN_GRACE_SECS", "2"),
         ]);
+        env.extend(settings.iter().copied());
 
         let mut payment_cfg =
             intentmesh_payment_agent::Config::from_env(&env, any).expect("payment config");
@@ -95,12 +111,14 @@ impl Mesh {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let (t, l, p) = (shutdown.clone(), Arc::clone(&ledger), ports.workers.clone());
-        tasks.spawn(async move {
-            intentmesh_payment_agent::serve(payment_cfg, l, p, payment_l, t)
-                .await
-                .expect("payment serves");
-        });
+        let payment_addr = payment_l.local_addr().expect("payment address");
+        let payment_agent = PaymentAgent::spawn(
+            payment_cfg,
+            Arc::clone(&ledger),
+            ports.workers.clone(),
+            payment_l,
+            shutdown.child_token(),
+        );
         let (t, p) = (shutdown.clone(), ports.workers.clone());
         tasks.spawn(async move {
             intentmesh_search_agent::serve(search_cfg, catalog, p, search_l, t)
@@ -127,12 +145,55 @@ impl Mesh {
             ledger,
             tasks: ports.front,
             http: reqwest::Client::new(),
+            payment_agent: std::sync::Mutex::new(Some(PaymentAgent {
+                addr: payment_addr,
+                ..payment_agent
+            })),
             shutdown,
             _tasks: tasks,
             _dir: dir,
         };
         mesh.wait_ready().await;
         mesh
+    }
+
+    /// Stops the payment agent (as a crash or a rollout would): it drains and its port closes.
+    pub(crate) async fn stop_payment(&self) {
+        let mut agent = self
+            .payment_agent
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the payment agent runs");
+        agent.stop.cancel();
+        if let Some(done) = agent.done.take() {
+            done.await.expect("the payment agent stopped cleanly");
+        }
+        *self.payment_agent.lock().unwrap() = Some(agent);
+    }
+
+    /// Starts the payment agent again on the same address.
+    pub(crate) async fn restart_payment(&self) {
+        let old = self
+            .payment_agent
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the payment agent was stopped");
+        let listener = TcpListener::bind(old.addr)
+            .await
+            .expect("rebind the payment port");
+        let agent = PaymentAgent::spawn(
+            old.config.clone(),
+            Arc::clone(&self.ledger),
+            old.tasks.clone(),
+            listener,
+            self.shutdown.child_token(),
+        );
+        *self.payment_agent.lock().unwrap() = Some(PaymentAgent {
+            addr: old.addr,
+            ..agent
+        });
     }
 
     async fn wait_ready(&self) {
@@ -240,6 +301,31 @@ impl Mesh {
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
         (status, body, headers)
+    }
+}
+
+impl PaymentAgent {
+    fn spawn(
+        config: intentmesh_payment_agent::Config,
+        ledger: Arc<dyn Ledger>,
+        tasks: Option<TaskPorts>,
+        listener: TcpListener,
+        stop: CancellationToken,
+    ) -> Self {
+        let addr = listener.local_addr().expect("payment address");
+        let (c, t, s) = (config.clone(), tasks.clone(), stop.clone());
+        let done = tokio::spawn(async move {
+            intentmesh_payment_agent::serve(c, ledger, t, listener, s)
+                .await
+                .expect("payment serves");
+        });
+        Self {
+            stop,
+            done: Some(done),
+            config,
+            addr,
+            tasks,
+        }
     }
 }
 

@@ -32,6 +32,12 @@ pub struct AgentLabels {
     pub agent: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerLabels {
+    pub agent: String,
+    pub target: String,
+}
+
 type HistogramFamily = Family<AgentLabels, Histogram, fn() -> Histogram>;
 
 /// One service's metrics and the registry that encodes them.
@@ -42,6 +48,7 @@ pub struct ServiceMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: HistogramFamily,
     active_connections: Family<AgentLabels, Gauge>,
+    breakers: Family<BreakerLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,6 +62,12 @@ impl ServiceMetrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let duration = HistogramFamily::new_with_constructor(latency_histogram);
         let active_connections = Family::<AgentLabels, Gauge>::default();
+        let breakers = Family::<BreakerLabels, Gauge>::default();
+        registry.register(
+            "circuit_breaker_state",
+            "Circuit breaker per downstream target: 0 closed, 1 open, 2 half-open",
+            breakers.clone(),
+        );
         registry.register(
             "agent_requests",
             "Requests handled, by agent, method and status",
@@ -76,7 +89,18 @@ impl ServiceMetrics {
             requests,
             duration,
             active_connections,
+            breakers,
         })
+    }
+
+    /// Sets `circuit_breaker_state{agent, target}` (0 closed, 1 open, 2 half-open).
+    pub fn set_breaker_state(&self, target: &str, state: i64) {
+        self.breakers
+            .get_or_create(&BreakerLabels {
+                agent: self.agent.clone(),
+                target: target.to_owned(),
+            })
+            .set(state);
     }
 
     pub fn agent(&self) -> &str {

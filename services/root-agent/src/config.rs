@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use intentmesh_core::{
     config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    resilience::BreakerConfigs,
     tasks::AsyncConfig,
 };
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub call_timeout: Duration,
     /// RabbitMQ and Redis, where asynchronous work is queued (both or neither when alone).
     pub tasks: AsyncConfig,
+    /// `CIRCUIT_*` and `CIRCUIT_<AGENT>_*`: a circuit breaker per worker.
+    pub breakers: BreakerConfigs,
 }
 
 pub const DEFAULT_AGENT_URLS: &str = "payment=http://127.0.0.1:8001,search=http://127.0.0.1:8002";
@@ -86,7 +89,6 @@ impl Config {
         }
         Ok(Self {
             server: ServerConfig::from_env(env, "ROOT", default_listen)?,
-            workers,
             min_confidence,
             ambiguity_margin,
             discovery_interval: seconds_or(
@@ -96,6 +98,15 @@ impl Config {
             )?,
             call_timeout: seconds_or(env, "AGENT_CALL_TIMEOUT_SECS", Duration::from_secs(10))?,
             tasks: AsyncConfig::from_env(env)?,
+            breakers: BreakerConfigs::from_env(
+                env,
+                &workers
+                    .iter()
+                    .filter_map(|w| w.name.as_deref())
+                    .chain(["payment", "search"])
+                    .collect::<Vec<_>>(),
+            )?,
+            workers,
         })
     }
 }

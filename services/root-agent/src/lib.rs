@@ -52,13 +52,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let registry = Arc::new(Registry::new(&config)?);
+    let metrics = ServiceMetrics::new(AGENT_NAME);
+    let registry = Arc::new(Registry::new(&config, Arc::clone(&metrics))?);
     let discovery =
         tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
     let ready_tasks = tasks.clone();
     let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout, tasks);
     let ready = Arc::clone(&registry);
-    let served = AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
+    let served = AgentServer::new(AGENT_NAME, config.server, metrics)
         .add_service(AgentGrpc::new(agent.clone()))
         .add_service(RouterServer::new(agent))
         .readiness(Arc::new(move || {

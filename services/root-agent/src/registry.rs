@@ -1,9 +1,17 @@
 //! The workers the root knows: their gRPC clients and the cards they described, and the routing
 //! built from those cards. Swapped atomically when a refresh learns something new.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
+use intentmesh_core::{
+    metrics::ServiceMetrics,
+    resilience::{BreakerConfigs, CircuitBreaker},
+};
 use intentmesh_proto::pb::{self, agent_client::AgentClient};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -23,6 +31,8 @@ pub(crate) struct Worker {
     /// Shared: a card carries whole vocabularies and is read on every request.
     pub(crate) card: Arc<pb::AgentCard>,
     pub(crate) client: AgentClient<Channel>,
+    /// This worker's breaker; it outlives refreshes (one per agent name).
+    pub(crate) breaker: CircuitBreaker,
     url: String,
 }
 
@@ -53,13 +63,18 @@ pub struct RegistryError {
 pub struct Registry {
     targets: Vec<Target>,
     snapshot: ArcSwap<Snapshot>,
+    breakers: Mutex<HashMap<String, CircuitBreaker>>,
+    breaker_configs: BreakerConfigs,
+    metrics: Arc<ServiceMetrics>,
     min_confidence: f64,
     ambiguity_margin: f64,
 }
 
 impl Registry {
     /// Prepares a lazily connected channel per worker; nothing is dialled yet.
-    pub fn new(config: &Config) -> Result<Self, RegistryError> {
+    /// Clients for the configured workers (connected lazily); breaker states are reported in
+    /// `metrics`.
+    pub fn new(config: &Config, metrics: Arc<ServiceMetrics>) -> Result<Self, RegistryError> {
         let targets = config
             .workers
             .iter()
@@ -87,8 +102,28 @@ impl Registry {
             }),
             min_confidence: config.min_confidence,
             ambiguity_margin: config.ambiguity_margin,
+            breakers: Mutex::default(),
+            breaker_configs: config.breakers.clone(),
+            metrics,
         };
         Ok(registry)
+    }
+
+    /// The breaker of the agent `name`, made on first use.
+    fn breaker(&self, name: &str) -> CircuitBreaker {
+        let mut breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        breakers
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let metrics = Arc::clone(&self.metrics);
+                let target = name.to_owned();
+                CircuitBreaker::new(name, self.breaker_configs.for_target(name))
+                    .on_change(move |state| metrics.set_breaker_state(&target, state as i64))
+            })
+            .clone()
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
@@ -142,6 +177,7 @@ impl Registry {
                     workers.insert(
                         card.name.clone(),
                         Worker {
+                            breaker: self.breaker(&card.name),
                             card,
                             client: target.client.clone(),
                             url: target.endpoint.url.clone(),

@@ -1,14 +1,22 @@
 //! The root's gRPC services: `Agent` (route, then dispatch to the chosen worker) and `Router`
 //! (the decision alone).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use intentmesh_core::{
     AgentError, ErrorCode, deadline,
+    resilience::{BreakerError, CircuitBreakerLayer, Outcome},
     tasks::{TaskPorts, enqueue},
 };
-use intentmesh_proto::pb;
-use tonic::{Request, Response, Status};
+use intentmesh_proto::pb::{self, agent_client::AgentClient};
+use tonic::{Code, Request, Response, Status, transport::Channel};
+use tower::{Layer, Service, ServiceExt};
 
 use crate::{
     entities::{self, context},
@@ -219,32 +227,101 @@ impl RootAgent {
             ..req
         };
         if run_async && let Some(ports) = &self.tasks {
-            let queued = enqueue(ports, &decision.agent, forwarded).await?;
             let reason = if requested == pb::ExecutionMode::Async as i32 {
                 "requested"
             } else {
                 "default"
             };
-            return Ok(pb::ProcessResponse {
-                agent: decision.agent.clone(),
-                skill: decision.skill.clone(),
-                result: Some(pb::process_response::Result::Queued(pb::TaskQueued {
-                    task_id: queued.task.id.to_string(),
-                    reason: reason.to_owned(),
-                })),
-                route: Some(decision),
-            });
+            return self.enqueue(ports, decision, forwarded, reason).await;
         }
+        // Work the caller did not insist on running synchronously may wait in the queue while
+        // its worker's circuit is open; keep a copy to queue it then.
+        let may_queue = self
+            .tasks
+            .as_ref()
+            .filter(|_| requested != pb::ExecutionMode::Sync as i32)
+            .map(|ports| (ports, forwarded.clone()));
         let mut call = Request::new(forwarded);
         call.set_timeout(budget);
-        let mut client = worker.client.clone();
-        let mut response = client
-            .process(call)
-            .await
-            .map_err(|status| worker_error(&decision.agent, &status))?
-            .into_inner();
-        response.route = Some(decision);
-        Ok(response)
+        let guarded = CircuitBreakerLayer::new(worker.breaker.clone(), classify)
+            .layer(WorkerCall(worker.client.clone()));
+        match guarded.oneshot(call).await {
+            Ok(mut response) => {
+                response.route = Some(decision);
+                Ok(response)
+            }
+            Err(BreakerError::Inner(status)) => Err(worker_error(&decision.agent, &status)),
+            Err(BreakerError::Open { retry_after, .. }) => match may_queue {
+                Some((ports, request)) => {
+                    self.enqueue(ports, decision, request, "circuit_open").await
+                }
+                None => Err(AgentError::new(
+                    ErrorCode::CircuitOpen,
+                    format!(
+                        "the {} agent is failing; calls to it are paused for now",
+                        decision.agent
+                    ),
+                )
+                .with("agent", &decision.agent)
+                .with("retry_after_secs", retry_after.as_secs().max(1))),
+            },
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        ports: &TaskPorts,
+        decision: pb::RouteDecision,
+        request: pb::ProcessRequest,
+        reason: &str,
+    ) -> Result<pb::ProcessResponse, AgentError> {
+        let queued = enqueue(ports, &decision.agent, request).await?;
+        Ok(pb::ProcessResponse {
+            agent: decision.agent.clone(),
+            skill: decision.skill.clone(),
+            result: Some(pb::process_response::Result::Queued(pb::TaskQueued {
+                task_id: queued.task.id.to_string(),
+                reason: reason.to_owned(),
+            })),
+            route: Some(decision),
+        })
+    }
+}
+
+/// One `Process` call to a worker as a tower service, so the breaker layer can wrap it.
+#[derive(Debug, Clone)]
+struct WorkerCall(AgentClient<Channel>);
+
+impl Service<Request<pb::ProcessRequest>> for WorkerCall {
+    type Response = pb::ProcessResponse;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<pb::ProcessResponse, Status>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        // The channel buffers; readiness is the breaker's to decide.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<pb::ProcessRequest>) -> Self::Future {
+        let mut client = self.0.clone();
+        Box::pin(async move { client.process(request).await.map(Response::into_inner) })
+    }
+}
+
+/// What a worker's answer means for its breaker: timeouts, unreachable or broken workers count;
+/// a caller's mistake does not.
+fn classify(result: &Result<pb::ProcessResponse, Status>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(status) => match status.code() {
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Internal
+            | Code::Unknown
+            | Code::ResourceExhausted
+            | Code::DataLoss => Outcome::Failure,
+            _ => Outcome::Ignored,
+        },
     }
 }
 

@@ -42,7 +42,9 @@ impl ErrorCodeExt for ErrorCode {
             ErrorCode::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::ModeNotAvailable => S::NOT_IMPLEMENTED,
             ErrorCode::UpstreamError => S::BAD_GATEWAY,
-            ErrorCode::Unavailable | ErrorCode::Overloaded => S::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::CircuitOpen => {
+                S::SERVICE_UNAVAILABLE
+            }
             ErrorCode::DeadlineExceeded => S::GATEWAY_TIMEOUT,
             ErrorCode::Internal | ErrorCode::Unspecified => S::INTERNAL_SERVER_ERROR,
         }
@@ -71,7 +73,7 @@ impl ErrorCodeExt for ErrorCode {
             ErrorCode::DeadLettered => C::Aborted,
             ErrorCode::PayloadTooLarge | ErrorCode::Overloaded => C::ResourceExhausted,
             ErrorCode::ModeNotAvailable | ErrorCode::MethodNotAllowed => C::Unimplemented,
-            ErrorCode::Unavailable => C::Unavailable,
+            ErrorCode::Unavailable | ErrorCode::CircuitOpen => C::Unavailable,
             ErrorCode::DeadlineExceeded => C::DeadlineExceeded,
             ErrorCode::UpstreamError => C::Unknown,
             ErrorCode::Internal | ErrorCode::Unspecified => C::Internal,
