@@ -196,3 +196,21 @@ async fn an_open_breaker_queues_work_the_caller_let_wait() {
     assert_eq!(task["status"], "success", "{task}");
     assert_eq!(mesh.ledger.count_for_order("830001").await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_request_that_runs_out_of_time_is_a_504() {
+    // A budget no hop can meet: the gateway's call to the root carries it as grpc-timeout.
+    let mesh = Mesh::start_custom(Async::all(None), &[("REQUEST_TIMEOUT_SECS", "0.001")]).await;
+    let (status, body, _) = mesh
+        .post(
+            "/process",
+            &json!({"message": "pay $9 for order #840001", "user_id": "u"}),
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "deadline_exceeded");
+    // The caller was told 504; whether the charge landed before the budget ran out or not, it
+    // landed at most once, and a retry with the same key would return it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mesh.ledger.count_for_order("840001").await.unwrap() <= 1);
+}

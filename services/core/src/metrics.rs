@@ -38,6 +38,26 @@ pub struct BreakerLabels {
     pub target: String,
 }
 
+/// Labels of the task and routing counters: one dimension beside the agent.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub agent: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub agent: String,
+    pub queue: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub agent: String,
+    pub stage: String,
+    pub intent: String,
+}
+
 type HistogramFamily = Family<AgentLabels, Histogram, fn() -> Histogram>;
 
 /// One service's metrics and the registry that encodes them.
@@ -49,6 +69,10 @@ pub struct ServiceMetrics {
     duration: HistogramFamily,
     active_connections: Family<AgentLabels, Gauge>,
     breakers: Family<BreakerLabels, Gauge>,
+    queue_depth: Family<QueueLabels, Gauge>,
+    retries: Family<AgentLabels, Counter>,
+    outcomes: Family<OutcomeLabels, Counter>,
+    routing: Family<RouteLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +87,30 @@ impl ServiceMetrics {
         let duration = HistogramFamily::new_with_constructor(latency_histogram);
         let active_connections = Family::<AgentLabels, Gauge>::default();
         let breakers = Family::<BreakerLabels, Gauge>::default();
+        let queue_depth = Family::<QueueLabels, Gauge>::default();
+        let retries = Family::<AgentLabels, Counter>::default();
+        let outcomes = Family::<OutcomeLabels, Counter>::default();
+        let routing = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "task_queue_depth",
+            "Messages ready in an agent's queues (queue=\"tasks\" or \"dead_letters\")",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "task_retries",
+            "Task attempts that failed transiently and were scheduled again",
+            retries.clone(),
+        );
+        registry.register(
+            "task_outcomes",
+            "Tasks finished by this worker: success, failed (rejected input) or dead_lettered",
+            outcomes.clone(),
+        );
+        registry.register(
+            "routing_decisions",
+            "Routing decisions by the stage that decided and the intent (agent.skill, or needs_clarification)",
+            routing.clone(),
+        );
         registry.register(
             "circuit_breaker_state",
             "Circuit breaker per downstream target: 0 closed, 1 open, 2 half-open",
@@ -90,7 +138,76 @@ impl ServiceMetrics {
             duration,
             active_connections,
             breakers,
+            queue_depth,
+            retries,
+            outcomes,
+            routing,
         })
+    }
+
+    /// Sets `task_queue_depth{agent, queue}` for one of this service's queues.
+    pub fn set_queue_depth(&self, queue: &str, depth: u64) {
+        self.queue_depth
+            .get_or_create(&QueueLabels {
+                agent: self.agent.clone(),
+                queue: queue.to_owned(),
+            })
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Creates the task families' series at zero, so they are exported (and `rate()` works) before
+    /// the first task.
+    pub fn init_task_metrics(&self) {
+        let agent = AgentLabels {
+            agent: self.agent.clone(),
+        };
+        self.retries.get_or_create(&agent).inc_by(0);
+        for outcome in ["success", "failed", "dead_lettered"] {
+            self.outcomes
+                .get_or_create(&OutcomeLabels {
+                    agent: self.agent.clone(),
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(0);
+        }
+        for queue in ["tasks", "dead_letters"] {
+            self.queue_depth
+                .get_or_create(&QueueLabels {
+                    agent: self.agent.clone(),
+                    queue: queue.to_owned(),
+                })
+                .set(0);
+        }
+    }
+
+    /// Counts one retry scheduled (`task_retries_total`).
+    pub fn task_retried(&self) {
+        self.retries
+            .get_or_create(&AgentLabels {
+                agent: self.agent.clone(),
+            })
+            .inc();
+    }
+
+    /// Counts one finished task (`task_outcomes_total{outcome}`).
+    pub fn task_finished(&self, outcome: &str) {
+        self.outcomes
+            .get_or_create(&OutcomeLabels {
+                agent: self.agent.clone(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one routing decision (`routing_decisions_total{stage, intent}`).
+    pub fn routed(&self, stage: &str, intent: &str) {
+        self.routing
+            .get_or_create(&RouteLabels {
+                agent: self.agent.clone(),
+                stage: stage.to_owned(),
+                intent: intent.to_owned(),
+            })
+            .inc();
     }
 
     /// Sets `circuit_breaker_state{agent, target}` (0 closed, 1 open, 2 half-open).

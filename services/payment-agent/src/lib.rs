@@ -64,7 +64,7 @@ pub async fn serve(
     let ready_ledger = Arc::clone(&ledger);
     let ready_tasks = tasks.clone();
     let agent = PaymentAgent::new(ledger, config.policy);
-    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+    let server = AgentServer::new(AGENT_NAME, config.server, Arc::clone(&metrics))
         .add_service(AgentGrpc::new(agent.clone()))
         .readiness(Arc::new(move || {
             let ledger = Arc::clone(&ready_ledger);
@@ -79,6 +79,7 @@ pub async fn serve(
         AGENT_NAME,
         tasks,
         Arc::new(AgentHandler(agent)),
+        metrics,
         shutdown,
         async { server.await.map_err(RunError::from) },
     )

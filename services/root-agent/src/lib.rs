@@ -57,7 +57,12 @@ pub async fn serve(
     let discovery =
         tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
     let ready_tasks = tasks.clone();
-    let agent = RootAgent::new(Arc::clone(&registry), config.call_timeout, tasks);
+    let agent = RootAgent::new(
+        Arc::clone(&registry),
+        config.call_timeout,
+        tasks,
+        Arc::clone(&metrics),
+    );
     let ready = Arc::clone(&registry);
     let served = AgentServer::new(AGENT_NAME, config.server, metrics)
         .add_service(AgentGrpc::new(agent.clone()))

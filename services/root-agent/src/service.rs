@@ -11,6 +11,7 @@ use std::{
 
 use intentmesh_core::{
     AgentError, ErrorCode, deadline,
+    metrics::ServiceMetrics,
     resilience::{BreakerError, CircuitBreakerLayer, Outcome},
     tasks::{TaskPorts, enqueue},
 };
@@ -31,6 +32,7 @@ pub struct RootAgent {
     registry: Arc<Registry>,
     call_timeout: Duration,
     tasks: Option<TaskPorts>,
+    metrics: Arc<ServiceMetrics>,
 }
 
 /// A routing decision and, when routed, the worker to run it.
@@ -55,12 +57,36 @@ fn candidate(s: &Scored, snapshot: &Snapshot) -> pb::Candidate {
 }
 
 impl RootAgent {
-    pub fn new(registry: Arc<Registry>, call_timeout: Duration, tasks: Option<TaskPorts>) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        call_timeout: Duration,
+        tasks: Option<TaskPorts>,
+        metrics: Arc<ServiceMetrics>,
+    ) -> Self {
         Self {
             registry,
             call_timeout,
             tasks,
+            metrics,
         }
+    }
+
+    /// Routes and counts the decision in `routing_decisions_total`.
+    fn route(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
+        let routed = self.decide(req)?;
+        let d = &routed.decision;
+        let stage = pb::RouteStage::try_from(d.stage)
+            .unwrap_or(pb::RouteStage::None)
+            .as_str_name()
+            .trim_start_matches("ROUTE_STAGE_")
+            .to_ascii_lowercase();
+        let intent = if routed.worker.is_some() {
+            format!("{}.{}", d.agent, d.skill)
+        } else {
+            "needs_clarification".to_owned()
+        };
+        self.metrics.routed(&stage, &intent);
+        Ok(routed)
     }
 
     /// Whether this request runs asynchronously: the caller's mode, else the skill's default.
@@ -82,7 +108,7 @@ impl RootAgent {
         }
     }
 
-    fn route(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
+    fn decide(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
         let snapshot = self.registry.snapshot();
         if snapshot.workers.is_empty() {
             return Err(AgentError::unavailable(

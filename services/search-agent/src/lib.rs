@@ -93,7 +93,7 @@ pub async fn serve(
     let ready_catalog = Arc::clone(&catalog);
     let ready_tasks = tasks.clone();
     let agent = SearchAgent::new(catalog);
-    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+    let server = AgentServer::new(AGENT_NAME, config.server, Arc::clone(&metrics))
         .add_service(AgentGrpc::new(agent.clone()))
         .readiness(Arc::new(move || {
             let catalog = Arc::clone(&ready_catalog);
@@ -108,6 +108,7 @@ pub async fn serve(
         AGENT_NAME,
         tasks,
         Arc::new(AgentHandler(agent)),
+        metrics,
         shutdown,
         async { server.await.map_err(RunError::from) },
     )

@@ -6,7 +6,7 @@ use std::{future::Future, sync::Arc};
 use tokio_util::sync::CancellationToken;
 
 use super::{TaskHandler, TaskPorts, Worker};
-use crate::ports::BrokerError;
+use crate::{metrics::ServiceMetrics, ports::BrokerError};
 
 /// Runs `server` and (with `tasks`) a worker draining `agent`'s queue through `handler`, both
 /// until `shutdown`. Either stopping with an error stops the other.
@@ -14,6 +14,7 @@ pub async fn serve_with_worker<E>(
     agent: &str,
     tasks: Option<TaskPorts>,
     handler: Arc<dyn TaskHandler>,
+    metrics: Arc<ServiceMetrics>,
     shutdown: CancellationToken,
     server: impl Future<Output = Result<(), E>>,
 ) -> Result<(), E>
@@ -23,7 +24,7 @@ where
     let Some(ports) = tasks else {
         return server.await;
     };
-    let worker = Worker::new(agent, ports, handler);
+    let worker = Worker::new(agent, ports, handler).with_metrics(metrics);
     let stop = shutdown.clone();
     let consume = async move {
         let result = worker.run(stop.clone()).await;

@@ -22,8 +22,12 @@ use super::{
 };
 use crate::{
     AgentError, ErrorCode, ErrorCodeExt,
+    metrics::ServiceMetrics,
     ports::{BrokerError, Delivery, Settle},
 };
+
+/// How often a worker reads its queues' depth into `task_queue_depth`.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What a worker agent does with one task: the same as its gRPC `Process`.
 #[async_trait]
@@ -100,6 +104,7 @@ pub struct Worker {
     handler: Arc<dyn TaskHandler>,
     config: WorkerConfig,
     retry: RetryPolicy,
+    metrics: Option<Arc<ServiceMetrics>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -120,6 +125,41 @@ impl Worker {
             retry: ports.retry,
             ports,
             handler,
+            metrics: None,
+        }
+    }
+
+    /// Reports retries, outcomes and queue depths in the service's metrics.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<ServiceMetrics>) -> Self {
+        metrics.init_task_metrics();
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, outcome: &str) {
+        if let Some(m) = &self.metrics {
+            m.task_finished(outcome);
+        }
+    }
+
+    /// Reads the queues' depth into the metrics every [`DEPTH_INTERVAL`] until `stop`.
+    async fn watch_depth(self: Arc<Self>, stop: CancellationToken) {
+        let Some(metrics) = self.metrics.clone() else {
+            return;
+        };
+        loop {
+            match self.ports.broker.depth(&self.agent).await {
+                Ok(depth) => {
+                    metrics.set_queue_depth("tasks", depth.ready);
+                    metrics.set_queue_depth("dead_letters", depth.dead_letters);
+                }
+                Err(err) => tracing::debug!(agent = %self.agent, %err, "cannot read queue depth"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(DEPTH_INTERVAL) => {}
+            }
         }
     }
 
@@ -134,6 +174,7 @@ impl Worker {
             .consume(&this.agent, this.config.prefetch)
             .await?;
         tracing::info!(agent = %this.agent, prefetch = this.config.prefetch, "consuming tasks");
+        let depth = tokio::spawn(Arc::clone(&this).watch_depth(shutdown.child_token()));
         let mut in_flight = JoinSet::new();
         loop {
             tokio::select! {
@@ -162,6 +203,7 @@ impl Worker {
         } else if draining > 0 {
             tracing::info!(agent = %this.agent, finished = draining, "drained in-flight tasks");
         }
+        depth.abort();
         Ok(())
     }
 
@@ -303,6 +345,7 @@ impl Worker {
 
         match outcome {
             Ok(response) => {
+                self.count("success");
                 self.finish(
                     &record,
                     settle,
@@ -312,6 +355,7 @@ impl Worker {
             }
             Err(err) => match classify(err.code) {
                 Failure::Rejected => {
+                    self.count("failed");
                     self.finish(
                         &record,
                         settle,
@@ -337,6 +381,9 @@ impl Worker {
                         ..TaskEvent::of(&record)
                     })
                     .await;
+                    if let Some(m) = &self.metrics {
+                        m.task_retried();
+                    }
                     self.settle(&task_id, settle.retry(message, delay).await)
                         .await;
                 }
@@ -395,6 +442,7 @@ impl Worker {
             Err(err) => return self.back_off_and_requeue(settle, &task_id, &err).await,
         }
         tracing::warn!(agent = %self.agent, %task_id, %reason, "task dead-lettered");
+        self.count("dead_lettered");
         self.settle(&task_id, settle.dead_letter(message, reason).await)
             .await;
     }
