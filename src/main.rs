@@ -15,6 +15,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 mod dlq;
 mod probe;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 // glibc's malloc spends a large share of each request in consolidation under many small,
 // short-lived gRPC buffers; mimalloc measured faster for this workload (see bench/).
@@ -123,6 +124,11 @@ fn config_error(err: &ConfigError) -> ExitCode {
     ExitCode::from(EX_USAGE)
 }
 
+/// The span every log line of one service carries (`"service": "payment"` in JSON logs).
+fn service_span(service: &'static str) -> tracing::Span {
+    tracing::info_span!("service", service)
+}
+
 async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -148,22 +154,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Gateway => {
             let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
             let listener = bind(config.server.listen, "gateway").await?;
-            intentmesh_gateway::run(config, listener, shutdown).await?;
+            intentmesh_gateway::run(config, listener, shutdown)
+                .instrument(service_span("gateway"))
+                .await?;
         }
         Command::Payment => {
             let config = intentmesh_payment_agent::Config::from_env(&env, default_addr(8001, dev))?;
             let listener = bind(config.server.listen, "payment").await?;
-            intentmesh_payment_agent::run(config, listener, shutdown).await?;
+            intentmesh_payment_agent::run(config, listener, shutdown)
+                .instrument(service_span("payment"))
+                .await?;
         }
         Command::Search => {
             let config = intentmesh_search_agent::Config::from_env(&env, default_addr(8002, dev))?;
             let listener = bind(config.server.listen, "search").await?;
-            intentmesh_search_agent::run(config, listener, shutdown).await?;
+            intentmesh_search_agent::run(config, listener, shutdown)
+                .instrument(service_span("search"))
+                .await?;
         }
         Command::Root => {
             let config = intentmesh_root_agent::Config::from_env(&env, default_addr(8003, dev))?;
             let listener = bind(config.server.listen, "root").await?;
-            intentmesh_root_agent::run(config, listener, shutdown).await?;
+            intentmesh_root_agent::run(config, listener, shutdown)
+                .instrument(service_span("root"))
+                .await?;
         }
     }
     Ok(())
@@ -236,24 +250,28 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
             payment_listener,
             token,
         )
+        .instrument(service_span("payment"))
         .await
         .context("payment agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
         intentmesh_search_agent::serve(search, catalog, search_tasks, search_listener, token)
+            .instrument(service_span("search"))
             .await
             .context("search agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
         intentmesh_root_agent::serve(root, root_tasks, root_listener, token)
+            .instrument(service_span("root"))
             .await
             .context("root agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {
         intentmesh_gateway::serve(gateway, gateway_tasks, gateway_listener, token)
+            .instrument(service_span("gateway"))
             .await
             .context("gateway")
     });

@@ -115,3 +115,102 @@ fn a_bad_setting_exits_64_naming_it() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REQUEST_TIMEOUT_SECS"));
 }
+
+/// Debug-level JSON logs of a whole session carry no credentials and no payment details beyond
+/// what identifies a payment (amount, order): the database password and a card number sent in a
+/// message never appear.
+#[tokio::test]
+async fn logs_are_json_and_hold_no_secrets() {
+    const PASSWORD: &str = "s3cret-Pa55-do-not-log";
+    const CARD: &str = "4111 1111 1111 1111";
+    let dir = tempfile::tempdir().unwrap();
+    let database = intentmesh_core::test_util::fresh_postgres_database("logs").await;
+    // Trust authentication ignores the password, so it can be anything — and must stay unseen.
+    let database = database.replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1);
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+        .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
+        .env("PAYMENT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("SEARCH_LISTEN_ADDR", "127.0.0.1:0")
+        .env("ROOT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", &database)
+        .env_remove("AGENT_URLS")
+        .env_remove("ROOT_AGENT_URL")
+        .env("RUST_LOG", "debug")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the intentmesh binary starts");
+    let mut child = Running(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let gateway = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.trim().strip_prefix("gateway").map(|rest| {
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+            })
+            .expect("the launcher prints the gateway URL")
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("{gateway}/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "not ready in 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for body in [
+        json!({"message": format!("pay $12 for order #55501 with card {CARD}"), "user_id": "u"}),
+        json!({"message": "pay 100 XYZ", "user_id": "u"}),
+        json!({"message": "find desk lamps", "user_id": "u", "mode": "sync"}),
+        json!({"message": format!("hello {CARD}"), "user_id": "u"}),
+    ] {
+        http.post(format!("{gateway}/process"))
+            .header("idempotency-key", "checkout-55501")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let _ = child.0.wait();
+
+    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.len() > 20,
+        "expected debug logs, got {} lines",
+        lines.len()
+    );
+    for line in &lines {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(parsed["level"].is_string(), "{line}");
+        assert!(
+            !line.contains(PASSWORD),
+            "the database password was logged: {line}"
+        );
+        assert!(
+            !line.contains(CARD) && !line.contains("4111111111111111"),
+            "a card number was logged: {line}"
+        );
+    }
+    assert!(
+        logs.contains(r#""service":"payment""#),
+        "service names appear in the JSON logs"
+    );
+}
