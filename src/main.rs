@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(err) => return config_error(&err),
     };
-    telemetry::init(&telemetry);
+    let _telemetry = telemetry::init(&telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

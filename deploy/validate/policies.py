@@ -31,6 +31,9 @@ CRD_KINDS = {"HTTPRoute", "ScaledObject", "TriggerAuthentication", "ServiceMonit
 DELIBERATELY_DEFAULTED = {
     "ELASTICSEARCH_URL": "not supported: set, it stops the search agent at start",
     "LOG_LEVEL": "alias of RUST_LOG, which the ConfigMap sets",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "unset: no span export; set it to the cluster's OTLP/HTTP collector",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the traces-only form of OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SDK_DISABLED": "export follows OTEL_EXPORTER_OTLP_ENDPOINT; this only turns it off",
 }
 
 

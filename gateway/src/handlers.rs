@@ -72,6 +72,7 @@ fn grpc_request(
         } as i32,
     });
     request.set_timeout(timeout);
+    intentmesh_core::propagation::inject_grpc(&mut request);
     request
 }
 

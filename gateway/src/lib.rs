@@ -19,7 +19,7 @@ use axum::{
 };
 use intentmesh_core::{
     metrics::{MetricsLayer, ServiceMetrics},
-    serve::{ServeError, TrackedListener, drain_within},
+    serve::{ServeError, TraceLayer, TrackedListener, drain_within},
     tasks::{PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::{agent_client::AgentClient, router_client::RouterClient};
@@ -83,6 +83,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(log_errors))
         .layer(MetricsLayer::new(metrics))
+        // Outermost: every request's span, continuing a caller's `traceparent` if it sent one.
+        .layer(TraceLayer::new(SERVICE_NAME))
         .with_state(state)
 }
 

@@ -13,3 +13,4 @@ mod proxy;
 mod resilience;
 mod support;
 mod tasks;
+mod traces;

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod metrics;
 pub mod money;
 pub mod ports;
+pub mod propagation;
 pub mod resilience;
 pub mod serve;
 pub mod shutdown;

@@ -2,6 +2,7 @@
 //! plain HTTP (`/health`, `/ready`, `/metrics`) on one port, with server policy on the builder.
 
 mod conn;
+mod trace;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -14,6 +15,7 @@ use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 
 pub use conn::{TrackedListener, TrackedStream};
+pub use trace::TraceLayer;
 
 use crate::{
     config::ServerConfig,
@@ -148,6 +150,7 @@ impl AgentServer {
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
             .load_shed(true)
             .layer(MetricsLayer::new(Arc::clone(&metrics)))
+            .layer(TraceLayer::new(&name))
             .add_routes(tonic::service::Routes::from(router))
             .serve_with_incoming_shutdown(incoming, async move {
                 drained.cancelled().await;

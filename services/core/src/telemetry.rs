@@ -1,5 +1,9 @@
-//! The tracing subscriber: human-readable for `make run`, JSON for containers.
+//! The tracing subscriber: human-readable for `make run`, JSON for containers, and spans exported
+//! over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (off otherwise, at no cost).
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{ConfigError, Env};
@@ -16,6 +20,11 @@ pub struct TelemetryConfig {
     /// A `tracing` filter (`RUST_LOG`, else `LOG_LEVEL`, else `info`).
     pub filter: String,
     pub format: LogFormat,
+    /// Where spans go (OTLP over HTTP): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; unset, or `OTEL_SDK_DISABLED=true`: none.
+    pub otlp_traces_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME` (default `intentmesh`).
+    pub service_name: String,
 }
 
 impl TelemetryConfig {
@@ -36,14 +45,85 @@ impl TelemetryConfig {
                 ));
             }
         };
-        Ok(Self { filter, format })
+        let disabled = env
+            .get("OTEL_SDK_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint = env
+            .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .map(|e| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e.clone(), e))
+            .or_else(|| {
+                env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| {
+                    let traces = format!("{}/v1/traces", e.trim_end_matches('/'));
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", e, traces)
+                })
+            });
+        let otlp_traces_endpoint = match endpoint {
+            Some((var, raw, _)) if !(raw.starts_with("http://") || raw.starts_with("https://")) => {
+                return Err(ConfigError::new(var, &raw, "expected an http(s) URL"));
+            }
+            Some((_, _, traces)) if !disabled => Some(traces),
+            _ => None,
+        };
+        Ok(Self {
+            filter,
+            format,
+            otlp_traces_endpoint,
+            service_name: env
+                .get("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| "intentmesh".to_owned()),
+        })
     }
 }
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init(config: &TelemetryConfig) {
+/// Flushes and stops span export when dropped (at the end of `main`).
+#[derive(Debug)]
+pub struct TelemetryGuard(Option<SdkTracerProvider>);
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("intentmesh: could not flush traces: {err}");
+        }
+    }
+}
+
+fn tracer_provider(config: &TelemetryConfig) -> Option<SdkTracerProvider> {
+    let endpoint = config.otlp_traces_endpoint.as_ref()?;
+    match SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()
+    {
+        Ok(exporter) => Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(config.service_name.clone())
+                        .build(),
+                )
+                .build(),
+        ),
+        Err(err) => {
+            eprintln!("intentmesh: traces will not be exported to {endpoint}: {err}");
+            None
+        }
+    }
+}
+
+/// Installs the global subscriber and the W3C trace-context propagator. Call once, from `main`;
+/// keep the guard until the end.
+#[must_use]
+pub fn init(config: &TelemetryConfig) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let provider = tracer_provider(config);
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("intentmesh")));
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.format {
         LogFormat::Text => registry
             .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
@@ -58,4 +138,5 @@ pub fn init(config: &TelemetryConfig) {
             )
             .init(),
     }
+    TelemetryGuard(provider)
 }

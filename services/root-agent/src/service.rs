@@ -278,6 +278,7 @@ impl RootAgent {
             let left = budget.saturating_sub(started.elapsed());
             let mut call = Request::new(forwarded.clone());
             call.set_timeout(left);
+            intentmesh_core::propagation::inject_grpc(&mut call);
             let guarded = CircuitBreakerLayer::new(worker.breaker.clone(), classify)
                 .layer(WorkerCall(worker.client.clone()));
             let outcome = guarded.oneshot(call).await;

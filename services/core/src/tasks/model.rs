@@ -311,6 +311,8 @@ pub struct TaskMessage {
     pub history: Vec<String>,
     /// Set by `dlq replay`: the worker may reopen the failed task.
     pub replayed: bool,
+    /// W3C `traceparent` of the span that queued the work, so the worker's span continues it.
+    pub trace: Option<String>,
 }
 
 impl TaskMessage {
@@ -320,6 +322,7 @@ impl TaskMessage {
             attempt: 0,
             history: Vec::new(),
             replayed: false,
+            trace: crate::propagation::current_traceparent(),
         }
     }
 

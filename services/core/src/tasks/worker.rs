@@ -15,6 +15,8 @@ use futures::StreamExt;
 use intentmesh_proto::pb;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{
     EventKind, RetryPolicy, TaskEvent, TaskMessage, TaskPorts, TaskRecord, TaskState, Transition,
@@ -28,6 +30,22 @@ use crate::{
 
 /// How often a worker reads its queues' depth into `task_queue_depth`.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A consumer span per task message, continuing the trace of the request that queued it.
+fn task_span(agent: &str, message: &TaskMessage) -> tracing::Span {
+    let span = tracing::info_span!(
+        "task",
+        otel.name = %format!("process {agent} task"),
+        otel.kind = "consumer",
+        service = %agent,
+        task_id = %message.task_id(),
+        attempt = message.attempt + 1,
+    );
+    if let Some(traceparent) = &message.trace {
+        let _ = span.set_parent(crate::propagation::context_from_traceparent(traceparent));
+    }
+    span
+}
 
 /// What a worker agent does with one task: the same as its gRPC `Process`.
 #[async_trait]
@@ -182,7 +200,8 @@ impl Worker {
                 next = deliveries.next() => match next {
                     Some(Ok(delivery)) => {
                         let worker = Arc::clone(&this);
-                        in_flight.spawn(async move { worker.process(delivery).await });
+                        let span = task_span(&worker.agent, &delivery.message);
+                        in_flight.spawn(async move { worker.process(delivery).await }.instrument(span));
                     }
                     Some(Err(err)) => tracing::warn!(agent = %this.agent, %err, "skipping a delivery"),
                     None => break,

@@ -267,14 +267,16 @@ async fn sweep_dead_letters<F, Fut>(
 ) -> Result<Vec<DeadLetter>, BrokerError>
 where
     F: FnMut(DeadLetter, lapin::message::Delivery) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<DeadLetter>, BrokerError>>,
+    // What to report, and whether the closure settled (acked) the delivery itself.
+    Fut: std::future::Future<Output = Result<(Option<DeadLetter>, bool), BrokerError>>,
 {
     let channel = pool.open_channel(Use::Agent(agent)).await?;
     let queue = pool.names.dlq(agent);
     let mut out = Vec::new();
     let mut seen = 0;
-    // The last message looked at and left unsettled (taken ones are acked already).
+    // The last message looked at and left unsettled (settled ones are acked already).
     let mut last_kept = None;
+    let mut kept = 0u32;
     while seen < MAX_DEAD_LETTERS {
         let Some(got) = channel
             .basic_get(queue.as_str().into(), BasicGetOptions::default())
@@ -287,9 +289,11 @@ where
         let delivery = got.delivery;
         let tag = delivery.delivery_tag;
         let letter = codec::dead_letter(&delivery.data, &delivery.properties, agent);
-        match take(letter, delivery).await? {
-            Some(letter) => out.push(letter),
-            None => last_kept = Some(tag),
+        let (report, settled) = take(letter, delivery).await?;
+        out.extend(report);
+        if !settled {
+            last_kept = Some(tag);
+            kept += 1;
         }
     }
     // Return what was looked at but not taken, and wait until the queue counts it again: the
@@ -306,7 +310,6 @@ where
             )
             .await
             .map_err(unavailable)?;
-        let kept = u32::try_from(seen - out.len()).unwrap_or(u32::MAX);
         let passive = QueueDeclareOptions {
             passive: true,
             ..QueueDeclareOptions::default()
@@ -359,7 +362,7 @@ impl Broker for AmqpBroker {
 
     async fn dead_letters(&self, agent: &str) -> Result<Vec<DeadLetter>, BrokerError> {
         sweep_dead_letters(&self.pool, agent, |letter, _delivery| async move {
-            Ok(Some(letter))
+            Ok((Some(letter), false))
         })
         .await
     }
@@ -372,12 +375,12 @@ impl Broker for AmqpBroker {
         let pool = &self.pool;
         sweep_dead_letters(pool, agent, |letter, delivery| async move {
             if task_id.is_some_and(|id| id != letter.task_id) {
-                return Ok(None);
+                return Ok((None, false));
             }
             let mut message = match codec::decode(&delivery.data, &delivery.properties) {
                 Ok(m) => m,
                 // An unreadable dead letter stays where it is, for a human to look at.
-                Err(_) => return Ok(None),
+                Err(_) => return Ok((None, false)),
             };
             message.replayed = true;
             message.attempt = 0;
@@ -394,7 +397,7 @@ impl Broker for AmqpBroker {
                 .ack(BasicAckOptions::default())
                 .await
                 .map_err(unavailable)?;
-            Ok(Some(letter))
+            Ok((Some(letter), true))
         })
         .await
     }

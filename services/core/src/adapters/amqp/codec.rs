@@ -25,6 +25,8 @@ pub(crate) mod headers {
     pub(crate) const DEAD_LETTERED_AT: &str = "x-intentmesh-dead-lettered-at";
     pub(crate) const AGENT: &str = "x-intentmesh-agent";
     pub(crate) const TASK: &str = "x-intentmesh-task";
+    /// W3C trace context of the span that queued the work.
+    pub(crate) const TRACEPARENT: &str = "traceparent";
     /// Set by quorum queues on redelivery.
     pub(crate) const DELIVERY_COUNT: &str = "x-delivery-count";
     /// Set by the broker when it dead-letters a message itself (delivery limit, expiry).
@@ -54,6 +56,9 @@ pub(crate) fn encode(message: &TaskMessage, reason: Option<&str>) -> (Vec<u8>, B
     );
     table.insert(headers::AGENT.into(), text(message.agent()));
     table.insert(headers::TASK.into(), text(message.task_id()));
+    if let Some(trace) = &message.trace {
+        table.insert(headers::TRACEPARENT.into(), text(trace));
+    }
     if let Some(reason) = reason {
         table.insert(headers::REASON.into(), text(reason));
         table.insert(
@@ -135,6 +140,7 @@ pub(crate) fn decode(
             header(properties, headers::REPLAYED),
             Some(AMQPValue::Boolean(true))
         ),
+        trace: header_text(properties, headers::TRACEPARENT),
     })
 }
 

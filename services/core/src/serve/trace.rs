@@ -1,0 +1,68 @@
+//! A span per request, continuing the caller's trace (W3C `traceparent` in the headers).
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tracing::{Instrument, instrument::Instrumented};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::propagation;
+
+/// Wraps each request in a `server` span named after its path, parented on the caller's context.
+#[derive(Debug, Clone)]
+pub struct TraceLayer {
+    service: Arc<str>,
+}
+
+impl TraceLayer {
+    pub fn new(service: &str) -> Self {
+        Self {
+            service: Arc::from(service),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService {
+            inner,
+            service: Arc::clone(&self.service),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+    service: Arc<str>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TraceService<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Instrumented<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %request.uri().path(),
+            otel.kind = "server",
+            service = %self.service,
+            method = %request.method(),
+        );
+        // No caller context (or no OpenTelemetry layer) leaves the span a root: nothing to do.
+        let _ = span.set_parent(propagation::parent_from_headers(request.headers()));
+        self.inner.call(request).instrument(span)
+    }
+}
