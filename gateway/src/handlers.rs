@@ -82,6 +82,7 @@ pub(crate) async fn process(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = body::request_id(&headers);
+    intentmesh_core::telemetry::record_request_id(&request_id);
     let prefer = Prefer::from_headers(&headers);
     let result = async {
         let body = body::parse(&headers, raw, &state.limits)?;

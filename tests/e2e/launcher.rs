@@ -138,6 +138,8 @@ async fn logs_are_json_and_hold_no_secrets() {
         .env_remove("ROOT_AGENT_URL")
         .env("RUST_LOG", "debug")
         .env("LOG_FORMAT", "json")
+        // Span export on (to a port where nothing listens): log lines then carry trace ids.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -212,5 +214,14 @@ async fn logs_are_json_and_hold_no_secrets() {
     assert!(
         logs.contains(r#""service":"payment""#),
         "service names appear in the JSON logs"
+    );
+    assert!(
+        logs.contains(r#""request_id":"req-"#),
+        "request ids appear in the JSON logs"
+    );
+    let trace_id = regex::Regex::new(r#""trace_id":"[0-9a-f]{32}""#).unwrap();
+    assert!(
+        trace_id.is_match(&logs),
+        "trace ids appear in the JSON logs"
     );
 }

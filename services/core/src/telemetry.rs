@@ -140,3 +140,11 @@ pub fn init(config: &TelemetryConfig) -> TelemetryGuard {
     }
     TelemetryGuard(provider)
 }
+
+/// Names the request being handled on the current request span (`request_id` in every log line
+/// of it); a no-op outside one.
+pub fn record_request_id(request_id: &str) {
+    if !request_id.is_empty() {
+        tracing::Span::current().record("request_id", request_id);
+    }
+}

@@ -116,6 +116,7 @@ impl pb::agent_server::Agent for PaymentAgent {
         &self,
         request: Request<pb::ProcessRequest>,
     ) -> Result<Response<pb::ProcessResponse>, Status> {
+        intentmesh_core::telemetry::record_request_id(&request.get_ref().request_id);
         Ok(Response::new(self.pay(request.into_inner()).await?))
     }
 

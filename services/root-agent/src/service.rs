@@ -405,6 +405,7 @@ impl pb::agent_server::Agent for RootAgent {
         request: Request<pb::ProcessRequest>,
     ) -> Result<Response<pb::ProcessResponse>, Status> {
         let budget = deadline::budget(request.metadata(), self.call_timeout);
+        intentmesh_core::telemetry::record_request_id(&request.get_ref().request_id);
         Ok(Response::new(
             self.dispatch(request.into_inner(), budget).await?,
         ))

@@ -5,6 +5,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::{Instrument, instrument::Instrumented};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -60,9 +61,16 @@ where
             otel.kind = "server",
             service = %self.service,
             method = %request.method(),
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         // No caller context (or no OpenTelemetry layer) leaves the span a root: nothing to do.
         let _ = span.set_parent(propagation::parent_from_headers(request.headers()));
+        // With span export on, every log line in this request names its trace.
+        let trace = span.context().span().span_context().trace_id();
+        if trace != opentelemetry::trace::TraceId::INVALID {
+            span.record("trace_id", tracing::field::display(trace));
+        }
         self.inner.call(request).instrument(span)
     }
 }

@@ -39,6 +39,7 @@ fn task_span(agent: &str, message: &TaskMessage) -> tracing::Span {
         otel.kind = "consumer",
         service = %agent,
         task_id = %message.task_id(),
+        request_id = %message.envelope.request.as_ref().map_or("", |r| r.request_id.as_str()),
         attempt = message.attempt + 1,
     );
     if let Some(traceparent) = &message.trace {
