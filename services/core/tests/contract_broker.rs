@@ -16,7 +16,7 @@ use intentmesh_proto::pb;
 const AGENT: &str = "search";
 
 fn message() -> TaskMessage {
-    TaskMessage::new(pb::TaskEnvelope {
+    let mut message = TaskMessage::new(pb::TaskEnvelope {
         task_id: TaskId::generate().to_string(),
         agent: AGENT.into(),
         request: Some(pb::ProcessRequest {
@@ -25,7 +25,10 @@ fn message() -> TaskMessage {
             user_id: "user-1".into(),
             ..Default::default()
         }),
-    })
+    });
+    // Trace context rides with the message (a W3C traceparent header on RabbitMQ).
+    message.trace = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
+    message
 }
 
 fn policy() -> RetryPolicy {
