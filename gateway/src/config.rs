@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use intentmesh_core::{
     config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    resilience::BreakerConfig,
     tasks::AsyncConfig,
 };
 
@@ -15,6 +16,8 @@ pub struct Config {
     pub limits: Limits,
     /// RabbitMQ and Redis, where the task API reads (both or neither when alone).
     pub tasks: AsyncConfig,
+    /// The breaker in front of the root agent (`CIRCUIT_ROOT_*`, else `CIRCUIT_*`).
+    pub root_breaker: BreakerConfig,
 }
 
 /// Request limits (DESIGN.md §10).
@@ -72,6 +75,7 @@ impl Config {
             root_url,
             limits,
             tasks: AsyncConfig::from_env(env)?,
+            root_breaker: BreakerConfig::from_env(env, "root")?,
         })
     }
 }

@@ -10,7 +10,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use intentmesh_core::{ErrorCode, metrics};
+use intentmesh_core::{
+    ErrorCode, metrics,
+    resilience::{CircuitBreaker, Outcome},
+};
 use intentmesh_proto::pb;
 use serde_json::{Value, json};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -37,6 +40,39 @@ pub(crate) fn answer(result: Result<Value, ApiError>, request_id: &str) -> Respo
         Err(err) => err.request_id(request_id).into_response(),
     };
     with_request_id(response, request_id)
+}
+
+/// A call to the root through its breaker: refused at once while it is open; timeouts and
+/// transport failures count as failures, the root's own answers (errors included) do not.
+async fn guarded<T>(
+    breaker: &CircuitBreaker,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, ApiError> {
+    let permit = breaker.try_acquire().map_err(|retry_after| {
+        ApiError::new(
+            ErrorCode::CircuitOpen,
+            "the root agent is failing; requests are paused for now",
+        )
+        .with("agent", "root")
+        .with("retry_after_secs", retry_after.as_secs().max(1))
+    })?;
+    let result = call.await;
+    let outcome = match &result {
+        // The root answered, even if with an error of its own (a worker's open circuit, bad
+        // input): it is up. Only transport failures and foreign errors count against it.
+        Ok(_) => Outcome::Success,
+        Err(status) if intentmesh_core::AgentError::is_ours(status) => Outcome::Success,
+        Err(status) => match status.code() {
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Internal
+            | tonic::Code::Unknown
+            | tonic::Code::ResourceExhausted => Outcome::Failure,
+            _ => Outcome::Ignored,
+        },
+    };
+    breaker.record(permit, outcome);
+    result.map_err(ApiError::from)
 }
 
 /// What `/process` produced: an answer now, or a queued task.
@@ -94,7 +130,9 @@ pub(crate) async fn process(
             body.mode
         };
         let request = grpc_request(body, &request_id, key, mode, state.limits.request_timeout);
-        let response = state.root.clone().process(request).await?.into_inner();
+        let response = guarded(&state.root_breaker, state.root.clone().process(request))
+            .await?
+            .into_inner();
         if let Some(pb::process_response::Result::Queued(queued)) = response.result {
             return Ok(Processed::Queued {
                 task_id: queued.task_id,
@@ -152,7 +190,9 @@ pub(crate) async fn route(
         let body = body::parse(&headers, raw, &state.limits)?;
         let mode = body.mode;
         let request = grpc_request(body, &request_id, None, mode, state.limits.request_timeout);
-        let decision = state.router.clone().route(request).await?.into_inner();
+        let decision = guarded(&state.root_breaker, state.router.clone().route(request))
+            .await?
+            .into_inner();
         Ok(convert::decision(&decision, &request_id))
     }
     .await;

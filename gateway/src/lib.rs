@@ -19,6 +19,7 @@ use axum::{
 };
 use intentmesh_core::{
     metrics::{MetricsLayer, ServiceMetrics},
+    resilience::CircuitBreaker,
     serve::{ServeError, TraceLayer, TrackedListener, drain_within},
     tasks::{PortsError, TaskPorts},
 };
@@ -42,6 +43,8 @@ pub struct AppState {
     limits: Limits,
     metrics: Arc<ServiceMetrics>,
     tasks: Option<TaskPorts>,
+    /// Open while the root keeps failing: `/process` and `/route` then fail fast.
+    root_breaker: CircuitBreaker,
 }
 
 impl AppState {
@@ -57,6 +60,11 @@ impl AppState {
             router: RouterClient::new(channel.clone()),
             health: HealthClient::new(channel),
             limits: config.limits,
+            root_breaker: {
+                let metrics = Arc::clone(&metrics);
+                CircuitBreaker::new("root", config.root_breaker)
+                    .on_change(move |state| metrics.set_breaker_state("root", state as i64))
+            },
             metrics,
             tasks,
         })

@@ -148,6 +148,10 @@ async fn dashboards_and_alerts_use_only_exported_metrics() {
     }
     // The labels the design names.
     assert!(
+        pages.contains(r#"circuit_breaker_state{agent="gateway",target="root"} 0"#),
+        "{pages}"
+    );
+    assert!(
         pages.contains(r#"circuit_breaker_state{agent="root",target="payment"} 0"#),
         "{pages}"
     );

@@ -203,10 +203,20 @@ async fn consume_loop(
                     tracing::info!(%agent, "consuming again after reconnecting to RabbitMQ");
                 }
                 backoff = Duration::from_millis(100);
+                let mut health = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     let next = tokio::select! {
                         () = stop.cancelled() => return,
                         next = consumer.next() => next,
+                        // A connection lost without an error on the consumer stream would
+                        // otherwise leave this loop waiting forever.
+                        _ = health.tick() => {
+                            if channel.status().connected() {
+                                continue;
+                            }
+                            tracing::warn!(%agent, "the RabbitMQ channel closed; reconnecting");
+                            break;
+                        }
                     };
                     let delivery = match next {
                         Some(Ok(d)) => d,
