@@ -1,6 +1,6 @@
 //! End-to-end tests: the four services on real ports, driven over HTTP and gRPC.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod errors;
 mod examples;

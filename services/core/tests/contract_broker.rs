@@ -1,6 +1,6 @@
 //! One contract for every `Broker` adapter: memory and RabbitMQ.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,6 +1,6 @@
 //! One contract for every `EventLog` adapter: memory and the RabbitMQ stream.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,6 +1,6 @@
 //! One contract for every `TaskStore` adapter: memory and Redis.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::{sync::Arc, time::Duration};
 

@@ -3,7 +3,7 @@
 //! `failed`) and some are rejected as bad requests (task `failed`, no dead letter). Every task
 //! must end exactly once, with one side effect per success.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::{
     collections::HashMap,

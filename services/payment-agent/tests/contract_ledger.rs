@@ -1,7 +1,7 @@
 //! One contract suite for the `Ledger` port, run against every adapter: SQLite (embedded) and
 //! the running PostgreSQL. A missing PostgreSQL fails these tests; nothing is skipped.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::sync::Arc;
 

@@ -11,6 +11,8 @@ use super::{
     tokens::Token,
 };
 
+// A literal pattern: it compiles, or every test of this module fails.
+#[allow(clippy::expect_used)]
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\d{1,3}(?:[ \u{00a0}\u{202f}]\d{3})+\b(?:[.,]\d+)?|\d+(?:[.,'’]\d+)*")
         .expect("a literal, tested pattern")

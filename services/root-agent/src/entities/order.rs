@@ -4,6 +4,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+// A literal pattern: it compiles, or every test of this module fails.
+#[allow(clippy::expect_used)]
 static PATTERNS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     [
         Regex::new(r"(?i)\b(?:order|purchase|invoice)\s*(?:id|number|num|no\.?|nr\.?)?\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})").expect("a literal, tested pattern"),
