@@ -12,7 +12,7 @@ use axum::{
 use bytes::Bytes;
 use intentmesh_core::{
     ErrorCode, metrics,
-    resilience::{CircuitBreaker, Outcome},
+    resilience::{CircuitBreaker, Outcome, grpc_outcome},
 };
 use intentmesh_proto::pb;
 use serde_json::{Value, json};
@@ -57,19 +57,11 @@ async fn guarded<T>(
         .with("retry_after_secs", retry_after.as_secs().max(1))
     })?;
     let result = call.await;
+    // The root answering with an error of its own (a worker's open circuit, bad input) is the
+    // root being up; only transport failures and foreign errors count against it.
     let outcome = match &result {
-        // The root answered, even if with an error of its own (a worker's open circuit, bad
-        // input): it is up. Only transport failures and foreign errors count against it.
-        Ok(_) => Outcome::Success,
         Err(status) if intentmesh_core::AgentError::is_ours(status) => Outcome::Success,
-        Err(status) => match status.code() {
-            tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Internal
-            | tonic::Code::Unknown
-            | tonic::Code::ResourceExhausted => Outcome::Failure,
-            _ => Outcome::Ignored,
-        },
+        other => grpc_outcome(other),
     };
     breaker.record(permit, outcome);
     result.map_err(ApiError::from)

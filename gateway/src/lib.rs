@@ -60,11 +60,8 @@ impl AppState {
             router: RouterClient::new(channel.clone()),
             health: HealthClient::new(channel),
             limits: config.limits,
-            root_breaker: {
-                let metrics = Arc::clone(&metrics);
-                CircuitBreaker::new("root", config.root_breaker)
-                    .on_change(move |state| metrics.set_breaker_state("root", state as i64))
-            },
+            root_breaker: CircuitBreaker::new("root", config.root_breaker)
+                .reported_in(Arc::clone(&metrics)),
             metrics,
             tasks,
         })

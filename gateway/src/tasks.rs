@@ -102,6 +102,15 @@ fn unknown(id: &str) -> ApiError {
     .with("task_id", id.chars().take(64).collect::<String>())
 }
 
+/// A task backend (store or event log) that failed: `503 unavailable` for the client; the cause,
+/// which the answer does not carry, goes to the log.
+fn backend_down(what: &str, err: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%err, "the {what} is unavailable");
+    ApiError::from(intentmesh_core::AgentError::unavailable(format!(
+        "the {what} is unavailable"
+    )))
+}
+
 async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
     let Some(id) = TaskId::parse(id) else {
         return Err(unknown(id));
@@ -109,12 +118,7 @@ async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
     match ports.store.get(id.as_str()).await {
         Ok(Some(task)) => Ok(task),
         Ok(None) => Err(unknown(id.as_str())),
-        Err(err) => {
-            tracing::warn!(%err, "task store unavailable");
-            Err(ApiError::from(intentmesh_core::AgentError::unavailable(
-                "the task store is unavailable",
-            )))
-        }
+        Err(err) => Err(backend_down("task store", err)),
     }
 }
 
@@ -148,12 +152,7 @@ pub(crate) async fn cancel_task(
                 Transition::new(&[TaskState::Queued], TaskState::Canceled),
             )
             .await
-            .map_err(|err| {
-                tracing::warn!(%err, "task store unavailable");
-                ApiError::from(intentmesh_core::AgentError::unavailable(
-                    "the task store is unavailable",
-                ))
-            })?;
+            .map_err(|err| backend_down("task store", err))?;
         match outcome {
             TransitionOutcome::Applied(task) => {
                 if let Err(err) = ports.events.append(&TaskEvent::of(&task)).await {
@@ -251,12 +250,7 @@ pub(crate) async fn task_events(
             .events
             .subscribe(task.id.as_str(), task.created_at)
             .await
-            .map_err(|err| {
-                tracing::warn!(%err, "task event log unavailable");
-                ApiError::from(intentmesh_core::AgentError::unavailable(
-                    "the task event log is unavailable",
-                ))
-            })?;
+            .map_err(|err| backend_down("task event log", err))?;
         Ok(follow(Follow {
             events,
             ports,

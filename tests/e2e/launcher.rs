@@ -19,24 +19,23 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test]
-async fn dev_mode_serves_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+/// Starts `intentmesh dev` on free ports with `settings` (and `DATABASE_URL` removed unless
+/// given), waits until its gateway is ready, and returns it with the gateway's URL.
+async fn start_dev(settings: &[(&str, &str)], stderr: Stdio) -> (Running, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intentmesh"));
+    command
         .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
         .env("PAYMENT_LISTEN_ADDR", "127.0.0.1:0")
         .env("SEARCH_LISTEN_ADDR", "127.0.0.1:0")
         .env("ROOT_LISTEN_ADDR", "127.0.0.1:0")
-        .env("INTENTMESH_DATA_DIR", dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("AGENT_URLS")
         .env_remove("ROOT_AGENT_URL")
         .env("RUST_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the intentmesh binary starts");
-    let mut child = Running(child);
+        .stderr(stderr);
+    let mut child = Running(command.spawn().expect("the intentmesh binary starts"));
     let stdout = child.0.stdout.take().unwrap();
     let gateway = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
@@ -56,21 +55,27 @@ async fn dev_mode_serves_and_stops_on_sigterm() {
     .await
     .unwrap();
     assert!(gateway.starts_with("http://127.0.0.1:"), "{gateway}");
-
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let ready = http
-            .get(format!("{gateway}/ready"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16() == 200);
-        if ready.unwrap_or(false) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not ready in 15 s");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("{gateway}/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "not ready in 20 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, gateway)
+}
+
+#[tokio::test]
+async fn dev_mode_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let (mut child, gateway) =
+        start_dev(&[("INTENTMESH_DATA_DIR", &data_dir)], Stdio::null()).await;
+    let http = reqwest::Client::new();
     let answer: serde_json::Value = http
         .post(format!("{gateway}/process"))
         .json(&json!({"message": "pay $100", "user_id": "test-user"}))
@@ -128,51 +133,18 @@ async fn logs_are_json_and_hold_no_secrets() {
     // Trust authentication ignores the password, so it can be anything — and must stay unseen.
     let database = database.replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1);
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
-        .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
-        .env("PAYMENT_LISTEN_ADDR", "127.0.0.1:0")
-        .env("SEARCH_LISTEN_ADDR", "127.0.0.1:0")
-        .env("ROOT_LISTEN_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", &database)
-        .env_remove("AGENT_URLS")
-        .env_remove("ROOT_AGENT_URL")
-        .env("RUST_LOG", "debug")
-        .env("LOG_FORMAT", "json")
-        // Span export on (to a port where nothing listens): log lines then carry trace ids.
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("the intentmesh binary starts");
-    let mut child = Running(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let gateway = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.trim().strip_prefix("gateway").map(|rest| {
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-            })
-            .expect("the launcher prints the gateway URL")
-    })
-    .await
-    .unwrap();
+    let (mut child, gateway) = start_dev(
+        &[
+            ("DATABASE_URL", &database),
+            ("RUST_LOG", "debug"),
+            ("LOG_FORMAT", "json"),
+            // Span export on (to a port where nothing listens): log lines then carry trace ids.
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ],
+        Stdio::from(stderr),
+    )
+    .await;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http
-        .get(format!("{gateway}/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "not ready in 20 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     for body in [
         json!({"message": format!("pay $12 for order #55501 with card {CARD}"), "user_id": "u"}),
         json!({"message": "pay 100 XYZ", "user_id": "u"}),

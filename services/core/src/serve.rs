@@ -20,6 +20,8 @@ pub use trace::TraceLayer;
 use crate::{
     config::ServerConfig,
     metrics::{self, MetricsLayer, ServiceMetrics},
+    ports::BrokerError,
+    tasks::{self, TaskHandler, TaskPorts},
 };
 
 /// Why a server could not start or stopped with an error.
@@ -31,6 +33,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("task queue: {0}")]
+    Broker(#[from] BrokerError),
 }
 
 /// A readiness check: `Err(reason)` while a required dependency is unreachable.
@@ -45,6 +49,8 @@ pub struct AgentServer {
     routes: tonic::service::RoutesBuilder,
     service_names: Vec<&'static str>,
     ready: Option<ReadyCheck>,
+    tasks: Option<TaskPorts>,
+    worker: Option<Arc<dyn TaskHandler>>,
 }
 
 impl std::fmt::Debug for AgentServer {
@@ -65,7 +71,24 @@ impl AgentServer {
             routes: tonic::service::RoutesBuilder::default(),
             service_names: Vec::new(),
             ready: None,
+            tasks: None,
+            worker: None,
         }
+    }
+
+    /// Asynchronous work's ports: their broker and store join the readiness check.
+    pub fn tasks(mut self, tasks: Option<TaskPorts>) -> Self {
+        self.tasks = tasks;
+        self
+    }
+
+    /// Consumes this agent's queue through `handler` alongside the server (when [`tasks`] are
+    /// set), until the same shutdown.
+    ///
+    /// [`tasks`]: Self::tasks
+    pub fn worker(mut self, handler: Arc<dyn TaskHandler>) -> Self {
+        self.worker = Some(handler);
+        self
     }
 
     /// Adds a gRPC service; its health status is reported under its fully qualified name.
@@ -117,7 +140,10 @@ impl AgentServer {
             mut routes,
             service_names,
             ready,
+            tasks,
+            worker,
         } = self;
+        let ready = with_tasks_ready(ready, tasks.clone());
         routes
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -158,8 +184,32 @@ impl AgentServer {
                 let _ = health_watch.await;
                 set_status(&health, &service_names, false).await;
             });
-        drain_within(server, &shutdown, config.shutdown_grace, &name).await
+        let served = drain_within(server, &shutdown, config.shutdown_grace, &name);
+        match worker {
+            Some(handler) => {
+                let worker_shutdown = shutdown.clone();
+                tasks::serve_with_worker(&name, tasks, handler, metrics, worker_shutdown, served)
+                    .await
+            }
+            None => served.await,
+        }
     }
+}
+
+/// `check`, then (with `tasks`) the broker and the store.
+fn with_tasks_ready(check: Option<ReadyCheck>, tasks: Option<TaskPorts>) -> Option<ReadyCheck> {
+    let Some(ports) = tasks else {
+        return check;
+    };
+    Some(Arc::new(move || {
+        let (check, ports) = (check.clone(), ports.clone());
+        Box::pin(async move {
+            if let Some(check) = check {
+                check().await?;
+            }
+            tasks::ready(Some(&ports)).await
+        })
+    }))
 }
 
 /// Runs `server` to completion, or gives up `grace` after `shutdown` fired.

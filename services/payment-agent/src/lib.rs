@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use intentmesh_core::{
     metrics::ServiceMetrics,
-    ports::BrokerError,
     serve::{AgentServer, ServeError},
-    tasks::{self, AgentHandler, PortsError, TaskPorts},
+    tasks::{AgentHandler, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
 use tokio::net::TcpListener;
@@ -34,8 +33,6 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Tasks(#[from] PortsError),
-    #[error("task queue: {0}")]
-    Broker(#[from] BrokerError),
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
@@ -60,28 +57,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let metrics = ServiceMetrics::new(AGENT_NAME);
     let ready_ledger = Arc::clone(&ledger);
-    let ready_tasks = tasks.clone();
     let agent = PaymentAgent::new(ledger, config.policy);
-    let server = AgentServer::new(AGENT_NAME, config.server, Arc::clone(&metrics))
+    AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
         .add_service(AgentGrpc::new(agent.clone()))
         .readiness(Arc::new(move || {
             let ledger = Arc::clone(&ready_ledger);
-            let tasks = ready_tasks.clone();
-            Box::pin(async move {
-                ledger.ready().await.map_err(|e| e.to_string())?;
-                tasks::ready(tasks.as_ref()).await
-            })
+            Box::pin(async move { ledger.ready().await.map_err(|e| e.to_string()) })
         }))
-        .serve(listener, shutdown.clone());
-    tasks::serve_with_worker(
-        AGENT_NAME,
-        tasks,
-        Arc::new(AgentHandler(agent)),
-        metrics,
-        shutdown,
-        async { server.await.map_err(RunError::from) },
-    )
-    .await
+        .tasks(tasks)
+        .worker(Arc::new(AgentHandler(agent)))
+        .serve(listener, shutdown)
+        .await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use intentmesh_core::{
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
-    tasks::{self, PortsError, TaskPorts},
+    tasks::{PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::{agent_server::AgentServer as AgentGrpc, router_server::RouterServer};
 use tokio::net::TcpListener;
@@ -69,12 +69,9 @@ pub async fn serve(
         .add_service(RouterServer::new(agent))
         .readiness(Arc::new(move || {
             let registry = Arc::clone(&ready);
-            let tasks = ready_tasks.clone();
-            Box::pin(async move {
-                registry.ready()?;
-                tasks::ready(tasks.as_ref()).await
-            })
+            Box::pin(async move { registry.ready() })
         }))
+        .tasks(ready_tasks)
         .serve(listener, shutdown.clone())
         .await;
     shutdown.cancel();

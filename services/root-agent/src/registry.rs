@@ -118,10 +118,8 @@ impl Registry {
         breakers
             .entry(name.to_owned())
             .or_insert_with(|| {
-                let metrics = Arc::clone(&self.metrics);
-                let target = name.to_owned();
                 CircuitBreaker::new(name, self.breaker_configs.for_target(name))
-                    .on_change(move |state| metrics.set_breaker_state(&target, state as i64))
+                    .reported_in(Arc::clone(&self.metrics))
             })
             .clone()
     }

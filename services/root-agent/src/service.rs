@@ -12,7 +12,7 @@ use std::{
 use intentmesh_core::{
     AgentError, ErrorCode, deadline,
     metrics::ServiceMetrics,
-    resilience::{BreakerError, CircuitBreakerLayer, Outcome},
+    resilience::{BreakerError, CircuitBreakerLayer, grpc_outcome},
     tasks::{TaskPorts, enqueue},
 };
 use intentmesh_proto::pb::{self, agent_client::AgentClient};
@@ -266,12 +266,11 @@ impl RootAgent {
             return self.enqueue(ports, decision, forwarded, reason).await;
         }
         // Work the caller did not insist on running synchronously may wait in the queue while
-        // its worker's circuit is open; keep a copy to queue it then.
+        // its worker's circuit is open.
         let may_queue = self
             .tasks
             .as_ref()
-            .filter(|_| requested != pb::ExecutionMode::Sync as i32)
-            .map(|ports| (ports, forwarded.clone()));
+            .filter(|_| requested != pb::ExecutionMode::Sync as i32);
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         let outcome = loop {
@@ -279,8 +278,11 @@ impl RootAgent {
             let mut call = Request::new(forwarded.clone());
             call.set_timeout(left);
             intentmesh_core::propagation::inject_grpc(&mut call);
-            let guarded = CircuitBreakerLayer::new(worker.breaker.clone(), classify)
-                .layer(WorkerCall(worker.client.clone()));
+            let guarded = CircuitBreakerLayer::new(
+                worker.breaker.clone(),
+                grpc_outcome::<pb::ProcessResponse>,
+            )
+            .layer(WorkerCall(worker.client.clone()));
             let outcome = guarded.oneshot(call).await;
             // Retried only when the worker could not be reached or said it is unavailable: the
             // call did nothing there, and every Process carries the request id the worker keys
@@ -304,8 +306,9 @@ impl RootAgent {
             }
             Err(BreakerError::Inner(status)) => Err(worker_error(&decision.agent, &status)),
             Err(BreakerError::Open { retry_after, .. }) => match may_queue {
-                Some((ports, request)) => {
-                    self.enqueue(ports, decision, request, "circuit_open").await
+                Some(ports) => {
+                    self.enqueue(ports, decision, forwarded, "circuit_open")
+                        .await
                 }
                 None => Err(AgentError::new(
                     ErrorCode::CircuitOpen,
@@ -357,23 +360,6 @@ impl Service<Request<pb::ProcessRequest>> for WorkerCall {
     fn call(&mut self, request: Request<pb::ProcessRequest>) -> Self::Future {
         let mut client = self.0.clone();
         Box::pin(async move { client.process(request).await.map(Response::into_inner) })
-    }
-}
-
-/// What a worker's answer means for its breaker: timeouts, unreachable or broken workers count;
-/// a caller's mistake does not.
-fn classify(result: &Result<pb::ProcessResponse, Status>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Success,
-        Err(status) => match status.code() {
-            Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Internal
-            | Code::Unknown
-            | Code::ResourceExhausted
-            | Code::DataLoss => Outcome::Failure,
-            _ => Outcome::Ignored,
-        },
     }
 }
 

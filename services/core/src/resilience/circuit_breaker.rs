@@ -156,6 +156,23 @@ where
     }
 }
 
+/// What a gRPC call's result means for its target's breaker: timeouts and unreachable or broken
+/// targets count as failures; a caller's mistakes (bad input, not found, conflicts) do not.
+pub fn grpc_outcome<T>(result: &Result<T, tonic::Status>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(status) => match status.code() {
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Internal
+            | tonic::Code::Unknown
+            | tonic::Code::ResourceExhausted
+            | tonic::Code::DataLoss => Outcome::Failure,
+            _ => Outcome::Ignored,
+        },
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     state: BreakerState,
@@ -215,6 +232,13 @@ impl CircuitBreaker {
         on_change(self.state());
         self.on_change = Some(Arc::new(on_change));
         self
+    }
+
+    /// Reports every state in `circuit_breaker_state{agent, target}` of `metrics`.
+    #[must_use]
+    pub fn reported_in(self, metrics: Arc<crate::metrics::ServiceMetrics>) -> Self {
+        let target = self.target.to_string();
+        self.on_change(move |state| metrics.set_breaker_state(&target, state as i64))
     }
 
     pub fn target(&self) -> &str {

@@ -5,5 +5,5 @@ pub mod circuit_breaker;
 
 pub use circuit_breaker::{
     BreakerConfig, BreakerConfigs, BreakerError, BreakerState, CircuitBreaker, CircuitBreakerLayer,
-    Classify, Outcome, Permit,
+    Classify, Outcome, Permit, grpc_outcome,
 };

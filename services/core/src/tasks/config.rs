@@ -136,9 +136,4 @@ impl TaskPorts {
             worker: config.worker.clone(),
         }))
     }
-
-    /// Ready when the broker and the store answer.
-    pub async fn ready(&self) -> bool {
-        self.broker.ready().await && self.store.ready().await
-    }
 }

@@ -20,5 +20,6 @@ pub use model::{
     TransitionOutcome, now_millis,
 };
 pub use retry::RetryPolicy;
-pub use serve::{ready, serve_with_worker};
+pub use serve::ready;
+pub(crate) use serve::serve_with_worker;
 pub use worker::{AgentHandler, TaskHandler, Worker, WorkerConfig};

@@ -10,7 +10,7 @@ use crate::{metrics::ServiceMetrics, ports::BrokerError};
 
 /// Runs `server` and (with `tasks`) a worker draining `agent`'s queue through `handler`, both
 /// until `shutdown`. Either stopping with an error stops the other.
-pub async fn serve_with_worker<E>(
+pub(crate) async fn serve_with_worker<E>(
     agent: &str,
     tasks: Option<TaskPorts>,
     handler: Arc<dyn TaskHandler>,
