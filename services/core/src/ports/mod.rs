@@ -3,8 +3,10 @@
 
 mod broker;
 mod event_log;
+mod routing;
 mod task_store;
 
 pub use broker::{Broker, BrokerError, DeadLetter, Delivery, DeliveryStream, QueueDepth, Settle};
 pub use event_log::{EventLog, EventLogError, EventStream};
+pub use routing::{Conversations, RouteCache, StateError};
 pub use task_store::{Created, StoreError, TaskStore};

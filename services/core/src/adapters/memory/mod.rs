@@ -4,8 +4,10 @@
 
 mod broker;
 mod event_log;
+mod routing;
 mod task_store;
 
 pub use broker::MemoryBroker;
 pub use event_log::MemoryEventLog;
+pub use routing::{MemoryConversations, MemoryRouteCache};
 pub use task_store::MemoryTaskStore;

@@ -1,4 +1,4 @@
-//! Task records in Redis (fred): one hash per task, created and changed by Lua scripts so every
+//! Task records in Redis: one hash per task, created and changed by Lua scripts so every
 //! transition is one atomic compare-and-set on the server.
 
 use std::{collections::HashMap, time::Duration};
@@ -6,69 +6,18 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use bytes::Bytes;
 use fred::prelude::{
-    Builder, ClientLike, Config, Error as RedisError, HashesInterface, KeysInterface, LuaInterface,
-    Pool, ReconnectPolicy, Value,
+    ClientLike, Error as RedisError, HashesInterface, KeysInterface, LuaInterface, Pool, Value,
 };
 use intentmesh_proto::pb;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use super::RedisConfig;
 use crate::{
     AgentError, ErrorCode,
-    config::{ConfigError, Env, parse_or},
     ports::{Created, StoreError, TaskStore},
     tasks::{NewTask, TaskId, TaskRecord, TaskState, Transition, TransitionOutcome, now_millis},
 };
-
-/// `REDIS_URL` and how to use it.
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    pub url: String,
-    pub pool_size: usize,
-    /// Prefix of every key (`<prefix>:task:<id>`); tests use their own.
-    pub key_prefix: String,
-    /// How long a task record lives before it finishes.
-    pub record_ttl: Duration,
-    /// How long a finished task's result is kept.
-    pub result_ttl: Duration,
-}
-
-impl RedisConfig {
-    /// Reads `REDIS_URL` (None when unset), `REDIS_POOL_SIZE`, `REDIS_KEY_PREFIX`,
-    /// `TASK_RECORD_TTL_SECS` and `TASK_RESULT_TTL_SECS`.
-    pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
-        let Some(url) = env.get("REDIS_URL") else {
-            return Ok(None);
-        };
-        Config::from_url(&url).map_err(|e| ConfigError::new("REDIS_URL", &url, e))?;
-        let pool_size: usize = parse_or(env, "REDIS_POOL_SIZE", 4)?;
-        if !(1..=64).contains(&pool_size) {
-            return Err(ConfigError::new(
-                "REDIS_POOL_SIZE",
-                &pool_size.to_string(),
-                "must be between 1 and 64",
-            ));
-        }
-        let (record_ttl, result_ttl) = ttls_from_env(env)?;
-        Ok(Some(Self {
-            url,
-            pool_size,
-            key_prefix: env
-                .get("REDIS_KEY_PREFIX")
-                .unwrap_or_else(|| "intentmesh".to_owned()),
-            record_ttl,
-            result_ttl,
-        }))
-    }
-}
-
-/// `TASK_RECORD_TTL_SECS` (default 7 days) and `TASK_RESULT_TTL_SECS` (default 1 day).
-pub fn ttls_from_env(env: &impl Env) -> Result<(Duration, Duration), ConfigError> {
-    Ok((
-        crate::config::seconds_or(env, "TASK_RECORD_TTL_SECS", Duration::from_secs(7 * 86_400))?,
-        crate::config::seconds_or(env, "TASK_RESULT_TTL_SECS", Duration::from_secs(86_400))?,
-    ))
-}
 
 const CREATE: &str = r"
 if ARGV[1] == '1' then
@@ -153,18 +102,7 @@ impl RedisTaskStore {
     /// connection loss is retried in the background (exponential, up to 5 s apart) and shows
     /// in [`ready`](TaskStore::ready).
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
-        let redis_config = Config::from_url(&config.url).map_err(|e| unavailable(&e))?;
-        let pool = Builder::from_config(redis_config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(5);
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = Duration::from_secs(5);
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
-            .build_pool(config.pool_size)
-            .map_err(|e| unavailable(&e))?;
-        pool.init().await.map_err(|e| unavailable(&e))?;
+        let pool = super::pool(config).await?;
         Ok(Self {
             pool,
             prefix: config.key_prefix.clone(),

@@ -1,6 +1,10 @@
 //! Prometheus metrics per service (its own registry, served at `/metrics`), with the contract
 //! names of DESIGN.md §9, and the tower layer that records them for every request.
 
+mod routing;
+
+pub use routing::{RouteLabels, RoutingMetrics};
+
 use std::{
     future::Future,
     pin::Pin,
@@ -51,13 +55,6 @@ pub struct QueueLabels {
     pub queue: String,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    pub agent: String,
-    pub stage: String,
-    pub intent: String,
-}
-
 type HistogramFamily = Family<AgentLabels, Histogram, fn() -> Histogram>;
 
 /// One service's metrics and the registry that encodes them.
@@ -72,7 +69,7 @@ pub struct ServiceMetrics {
     queue_depth: Family<QueueLabels, Gauge>,
     retries: Family<AgentLabels, Counter>,
     outcomes: Family<OutcomeLabels, Counter>,
-    routing: Family<RouteLabels, Counter>,
+    routing: RoutingMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -90,7 +87,7 @@ impl ServiceMetrics {
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         let retries = Family::<AgentLabels, Counter>::default();
         let outcomes = Family::<OutcomeLabels, Counter>::default();
-        let routing = Family::<RouteLabels, Counter>::default();
+        let routing = RoutingMetrics::new(agent, &mut registry);
         registry.register(
             "task_queue_depth",
             "Messages ready in an agent's queues (queue=\"tasks\" or \"dead_letters\")",
@@ -105,11 +102,6 @@ impl ServiceMetrics {
             "task_outcomes",
             "Tasks finished by this worker: success, failed (rejected input) or dead_lettered",
             outcomes.clone(),
-        );
-        registry.register(
-            "routing_decisions",
-            "Routing decisions by the stage that decided and the intent (agent.skill, or needs_clarification)",
-            routing.clone(),
         );
         registry.register(
             "circuit_breaker_state",
@@ -199,15 +191,9 @@ impl ServiceMetrics {
             .inc();
     }
 
-    /// Counts one routing decision (`routing_decisions_total{stage, intent}`).
-    pub fn routed(&self, stage: &str, intent: &str) {
-        self.routing
-            .get_or_create(&RouteLabels {
-                agent: self.agent.clone(),
-                stage: stage.to_owned(),
-                intent: intent.to_owned(),
-            })
-            .inc();
+    /// The root's routing metrics (registered, and empty, on every service).
+    pub fn routing(&self) -> &RoutingMetrics {
+        &self.routing
     }
 
     /// Sets `circuit_breaker_state{agent, target}` (0 closed, 1 open, 2 half-open).
