@@ -15,6 +15,7 @@ pub fn card() -> pb::AgentCard {
             id: SKILL_PAY.to_owned(),
             name: "Make a payment".to_owned(),
             description: "Charge an amount in a currency, optionally for an order".to_owned(),
+            // English first, then the same words in the main languages the shop serves.
             tags: strings(&[
                 "pay",
                 "payment",
@@ -27,6 +28,48 @@ pub fn card() -> pb::AgentCard {
                 "bill",
                 "invoice",
                 "wire",
+                // de
+                "bezahlen",
+                "bezahle",
+                "zahlen",
+                "zahle",
+                "zahlung",
+                "überweisen",
+                "überweise",
+                "überweisung",
+                // es, pt
+                "pagar",
+                "pago",
+                "pague",
+                "pagamento",
+                "transferencia",
+                // fr
+                "payer",
+                "paie",
+                "paiement",
+                "régler",
+                "virement",
+                // it
+                "pagare",
+                "bonifico",
+                // nl, sv
+                "betalen",
+                "betaal",
+                "betaling",
+                "betala",
+                // pl, ru, tr
+                "zapłać",
+                "zapłacić",
+                "płatność",
+                "оплатить",
+                "оплата",
+                "заплатить",
+                "öde",
+                "ödeme",
+                // zh, ja
+                "支付",
+                "付款",
+                "支払",
             ]),
             examples: strings(&[
                 "I want to pay $100 for order #12345",
@@ -41,11 +84,54 @@ pub fn card() -> pb::AgentCard {
             patterns: strings(&[
                 r"\b(pay|pays|paying|paid|payment|charge|settle|transfer|remit|wire)\b",
                 r"\bcheck ?out\b",
+                // Other languages: the verb's forms (`zahl mal`, `paga`, `betaal`, `оплатите`).
+                r"\b((be)?zahl(e|en|t|st|ung)?|überweis\w*|paga(r|re|mento)?|pague|pago|pagu\w+|pay(er|ez|e)|paie(ment)?|r(é|e)gl(er|ez|e)|virement|bonifico|betaa?l\w*|betala|zapła\w*|оплат\w*|заплат\w*|öde(me)?)\b",
+                r"(支付|付款|支払|払う|払い)",
+                // Money sent somewhere, or put on a card.
+                r"\b(send|sned|sent)\s+(\p{Sc}\s?)?\d",
+                r"\bput\b[^.?!]{0,25}\bon (my|the|this) card\b",
             ]),
             default_mode: pb::ExecutionMode::Sync as i32,
             entities: strings(&["amount", "currency", "order_id"]),
             vocabularies: vec![],
             stopwords: strings(&["pay", "payment", "charge", "order"]),
+            // What this skill does not do, though it sounds like money: refunds, disputes,
+            // cancellations, where an order is. The router answers those with a question.
+            counter_examples: strings(&[
+                "I want a refund for my last purchase",
+                "give me my money back",
+                "I was charged twice for the same thing",
+                "dispute a charge on my card",
+                "cancel my order",
+                "where is my order?",
+                "has my parcel been shipped yet",
+                "what is the status of my payment",
+                "why was my card declined",
+                "how do I change my payment method",
+            ]),
+            exclude_patterns: strings(&[
+                r"\b(refund\w*|reimburs\w*|money back|charge ?backs?|disputes?|disputing)\b",
+                r"\bcharged (me )?(twice|two times|double)\b",
+                r"\b(cancel\w*|annul\w*|stornier\w*|cancelar|annuleren|anuluj\w*)\b",
+                r"\b(rembours\w*|reembols\w*|r(ü|ue)ckerstatt\w*|erstatt\w*|rimbors\w*|terugbetal\w*|estorno)\b",
+                r"\baddebitat\w* (due|2) volte\b",
+                r"\b(where is|where's|track(ing)?|status of|shipped|delivered)\b",
+                r"\b(o(ù|u) est|o(ù|u) en est|d(ó|o)nde est(á|a)|wo ist|wo bleibt|waar is|waar blijft|где)\b",
+                // Questions about a payment already made, or about how to pay.
+                r"\b(did|has|is|was) (my|the|this) (payment|transfer|charge)\b",
+                r"\bhow much did i\b",
+                r"\b(how (do|can|should) i pay|can i pay (with|by|via|using)|payment methods?)\b",
+                r"\b(stop|revers\w*|undo|block) (the |my |this |that )?(payment|transfer|charge)\b",
+                r"\bpay (me|us) back\b",
+                r"\b(don'?t|do not) recogni[sz]e\b",
+                // "Pay" that only describes a price: a search with a budget.
+                r"\bhow much (do|does|is|are|would|will|should)\b",
+                r"\b(pay|spend) (up to|at most|no more than|max|between|under|less than|around)\b",
+                r"\bwilling to (pay|spend)\b",
+                r"\bpay (no |close )?attention\b",
+                // Forged router output.
+                r#"\{\s*"(intent|agent|route)"\s*:"#,
+            ]),
         }],
     }
 }

@@ -1,5 +1,6 @@
-//! Amounts of money in free text: `$100`, `100 USD`, `EUR 49,99`, `1.250,00 €`, `5k usd`,
-//! `twenty dollars`, `-$5`.
+//! Amounts of money in free text: `$100`, `100 USD`, `EUR49.99`, `1.250,00 €`, `5k usd`,
+//! `3.2M USD`, `twenty dollars`, `veinte euros`, `15 dollars and 50 cents`, `5000円`, `-$5`, and
+//! currency words in other languages or with one slip (`dólares`, `reais`, `рублей`, `eruos`).
 
 use std::sync::LazyLock;
 
@@ -8,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::{
     number::{self, Number},
-    tokens::Token,
+    tokens::{Token, is_cjk, typo_of},
 };
 
 // A literal pattern: it compiles, or every test of this module fails.
@@ -38,6 +39,8 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("฿", "THB"),
     ("₱", "PHP"),
     ("zł", "PLN"),
+    ("円", "JPY"),
+    ("元", "CNY"),
 ];
 
 /// Currency words, multi-word first.
@@ -50,16 +53,38 @@ const WORDS: &[(&str, &str)] = &[
     ("us dollar", "USD"),
     ("swiss francs", "CHF"),
     ("swiss franc", "CHF"),
+    ("francs suisses", "CHF"),
+    ("franchi svizzeri", "CHF"),
+    ("schweizer franken", "CHF"),
     ("pounds sterling", "GBP"),
+    ("livres sterling", "GBP"),
+    ("livre sterling", "GBP"),
+    ("libras esterlinas", "GBP"),
+    ("libra esterlina", "GBP"),
+    ("pesos mexicanos", "MXN"),
+    ("peso mexicano", "MXN"),
+    ("mexican pesos", "MXN"),
+    ("turkish lira", "TRY"),
+    ("türk lirası", "TRY"),
     ("dollars", "USD"),
     ("dollar", "USD"),
+    ("dólares", "USD"),
+    ("dolares", "USD"),
+    ("dólar", "USD"),
+    ("dolar", "USD"),
+    ("dollari", "USD"),
+    ("dollaro", "USD"),
+    ("долларов", "USD"),
+    ("доллара", "USD"),
     ("bucks", "USD"),
     ("buck", "USD"),
     ("euros", "EUR"),
     ("euro", "EUR"),
+    ("евро", "EUR"),
     ("pounds", "GBP"),
     ("pound", "GBP"),
     ("quid", "GBP"),
+    ("sterling", "GBP"),
     ("yen", "JPY"),
     ("rupees", "INR"),
     ("rupee", "INR"),
@@ -67,7 +92,46 @@ const WORDS: &[(&str, &str)] = &[
     ("renminbi", "CNY"),
     ("francs", "CHF"),
     ("franc", "CHF"),
+    ("franken", "CHF"),
+    ("reais", "BRL"),
+    ("złotych", "PLN"),
+    ("złote", "PLN"),
+    ("złoty", "PLN"),
+    ("zlotych", "PLN"),
+    ("zloty", "PLN"),
+    ("рублей", "RUB"),
+    ("рубля", "RUB"),
+    ("рубль", "RUB"),
+    ("руб", "RUB"),
+    ("kronor", "SEK"),
+    ("lira", "TRY"),
+    ("lirası", "TRY"),
 ];
+
+/// Multipliers written after a number, with a space or without (`5k`, `3.2M`, `2 million`).
+const MULTIPLIERS: &[(&str, i64)] = &[
+    ("thousand", 1_000),
+    ("tausend", 1_000),
+    ("mille", 1_000),
+    ("mila", 1_000),
+    ("mil", 1_000),
+    ("duizend", 1_000),
+    ("million", 1_000_000),
+    ("millionen", 1_000_000),
+    ("millones", 1_000_000),
+    ("millón", 1_000_000),
+    ("millions", 1_000_000),
+    ("mn", 1_000_000),
+    ("bn", 1_000_000_000),
+    ("billion", 1_000_000_000),
+];
+
+// A literal pattern: it compiles, or every test of this module fails.
+#[allow(clippy::expect_used)]
+static CENTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^[ \u{00a0}]*,?[ \u{00a0}]*(?:and|y|et|und|e|en|i|и)[ \u{00a0}]+(\d{1,2})[ \u{00a0}]*(?:cents?|céntimos?|centavos?|centimes?|centesimi|centesimo|groszy|копеек|копейки|kuruş|öre|pence|p)\b")
+        .expect("a literal, tested pattern")
+});
 
 /// Lower-case ISO codes taken as currencies; other lower-case three-letter words (`all`, `top`,
 /// `try`, `mad`) are English more often than money. Upper-case codes are always taken.
@@ -127,34 +191,49 @@ fn marker_before(text: &str, end: usize) -> Option<(usize, String)> {
         .map(|code| (word_start, code))
 }
 
+/// The currency a word names: a currency word, or one with a slip of the keyboard (`dolars`,
+/// `eruos`).
+fn currency_word(word: &str) -> Option<&'static str> {
+    let word = word.to_lowercase();
+    WORDS
+        .iter()
+        .filter(|(w, _)| !w.contains(' '))
+        .find(|(w, _)| *w == word)
+        .or_else(|| {
+            WORDS
+                .iter()
+                .filter(|(w, _)| !w.contains(' ') && w.chars().count() >= 4)
+                .find(|(w, _)| typo_of(&word, w))
+        })
+        .map(|(_, code)| *code)
+}
+
+/// Whether the text is Danish or Norwegian rather than Swedish, for `kr`.
+fn danish_or_norwegian(text: &str) -> bool {
+    text.chars().any(|c| matches!(c, 'æ' | 'ø' | 'Æ' | 'Ø'))
+}
+
 /// A multiplier and a currency marker right after `start`, with where they end.
 fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
     let mut pos = start;
     let mut factor = Decimal::ONE;
     let rest = &text[pos..];
-    let lower = rest.to_lowercase();
-    for (word, f) in [
-        ("k", 1_000i64),
-        ("thousand", 1_000),
-        ("million", 1_000_000),
-        ("mn", 1_000_000),
-        ("bn", 1_000_000_000),
-        ("billion", 1_000_000_000),
-    ] {
-        let skip = if word == "k" {
-            0
-        } else {
-            lower.len() - lower.trim_start().len()
-        };
-        if lower[skip..].starts_with(word)
-            && lower[skip + word.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric())
-        {
-            factor = Decimal::from(f);
-            pos += skip + word.len();
-            break;
+    let word_end = |s: &str, at: usize| s[at..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+    if rest.starts_with(['k', 'K']) && word_end(rest, 1) {
+        factor = Decimal::from(1_000);
+        pos += 1;
+    } else if rest.starts_with('M') && word_end(rest, 1) {
+        factor = Decimal::from(1_000_000);
+        pos += 1;
+    } else {
+        let lower = rest.to_lowercase();
+        let skip = lower.len() - lower.trim_start().len();
+        for (word, f) in MULTIPLIERS {
+            if lower[skip..].starts_with(word) && word_end(&lower, skip + word.len()) {
+                factor = Decimal::from(*f);
+                pos += skip + word.len();
+                break;
+            }
         }
     }
     let rest = &text[pos..];
@@ -166,21 +245,59 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
         }
     }
     let lower = rest.to_lowercase();
-    for (word, code) in WORDS {
-        if lower.starts_with(word)
-            && lower[word.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric())
-        {
+    for (word, code) in WORDS.iter().filter(|(w, _)| w.contains(' ')) {
+        if lower.starts_with(word) && word_end(&lower, word.len()) {
             return (factor, Some((*code).to_owned()), pos + skip + word.len());
         }
     }
-    let word_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
-    if let Some(code) = code_word(&rest[..word_len]) {
-        return (factor, Some(code), pos + skip + word_len);
+    let word: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
+    let end = pos + skip + word.len();
+    if word.is_empty() {
+        return (factor, None, pos);
+    }
+    if let Some(code) = currency_word(&word) {
+        return (factor, Some(code.to_owned()), end);
+    }
+    match word.to_lowercase().as_str() {
+        "tl" => return (factor, Some("TRY".to_owned()), end),
+        // `kr` is Swedish, Danish or Norwegian: the letters tell Danish and Norwegian apart.
+        "kr" if !danish_or_norwegian(text) => {
+            let end = if text[end..].starts_with('.') {
+                end + 1
+            } else {
+                end
+            };
+            return (factor, Some("SEK".to_owned()), end);
+        }
+        _ => {}
+    }
+    if let Some(code) = code_word(&word) {
+        return (factor, Some(code), end);
     }
     (factor, None, pos)
+}
+
+/// The currency named right after `pos` (after an optional multiplier), if any.
+pub(crate) fn currency_after(text: &str, pos: usize) -> Option<String> {
+    marker_after(text, pos).1
+}
+
+/// `N dollars and M cents`: the cents and where they end.
+fn cents_after(text: &str, end: usize) -> Option<(Decimal, usize)> {
+    let c = CENTS.captures(&text[end..])?;
+    let cents: i64 = c.get(1)?.as_str().parse().ok()?;
+    Some((Decimal::new(cents, 2), end + c.get(0)?.end()))
+}
+
+/// Whether the letters right before `pos` are a currency (`EUR49.99`, `zł100`) rather than part
+/// of a code (`X200`, `SKU123`).
+fn glued_currency_before(text: &str, pos: usize) -> bool {
+    marker_before(text, pos).is_some_and(|(s, code)| {
+        SYMBOLS
+            .iter()
+            .any(|(sym, _)| text[s..pos].trim_end() == *sym)
+            || COMMON_CODES.contains(&code.to_ascii_lowercase().as_str())
+    })
 }
 
 fn is_dash(c: char) -> bool {
@@ -194,10 +311,21 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
         if taken.iter().any(|(s, e)| m.start() < *e && m.end() > *s) {
             continue;
         }
-        // Digits glued to letters or a `#` are codes (`X200`, `A-77812`, `#12345`), not amounts.
+        // Digits glued to letters or a `#` are codes (`X200`, `A-77812`, `#12345`), not amounts,
+        // unless the letters are a currency (`EUR49.99`) or Chinese or Japanese (`代金5000円`).
         let prev = text[..m.start()].chars().next_back();
-        if prev.is_some_and(|c| c.is_alphabetic() || c == '#' || c == '_') {
+        if prev.is_some_and(|c| c == '#' || c == '_')
+            || prev.is_some_and(|c| {
+                c.is_alphabetic() && !is_cjk(c) && !glued_currency_before(text, m.start())
+            })
+        {
             continue;
+        }
+        if out
+            .last()
+            .is_some_and(|last: &Mention| m.start() < last.end)
+        {
+            continue; // the cents of `15 dollars and 50 cents`
         }
         let mut negative = false;
         let mut marker_end = m.start();
@@ -215,10 +343,17 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
         let Some(number) = number::parse(m.as_str()) else {
             continue;
         };
-        let (factor, after, after_end) = marker_after(text, m.end());
+        let (factor, after, mut after_end) = marker_after(text, m.end());
         let next = text[m.end()..].chars().next();
         if after.is_none() && factor == Decimal::ONE && next.is_some_and(char::is_alphabetic) {
             continue; // `3rd`, `10am` are not amounts
+        }
+        let mut cents = Decimal::ZERO;
+        if after.is_some()
+            && let Some((c, end)) = cents_after(text, after_end)
+        {
+            cents = c;
+            after_end = end;
         }
         let before = marker_before(text, marker_end);
         let mut start = before.as_ref().map_or(marker_end, |(s, _)| *s);
@@ -234,7 +369,7 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
         }
         let value = match number {
             Number::TooLarge => Value::TooLarge,
-            Number::Value(v) => match v.checked_mul(factor) {
+            Number::Value(v) => match v.checked_mul(factor).and_then(|v| v.checked_add(cents)) {
                 Some(v) if negative => Value::Amount(-v),
                 Some(v) => Value::Amount(v),
                 None => Value::TooLarge,
@@ -256,10 +391,7 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
 fn find_words(tokens: &[Token], digits: &[Mention]) -> Vec<Mention> {
     let mut out = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let Some((_, code)) = WORDS
-            .iter()
-            .find(|(w, _)| !w.contains(' ') && *w == token.text)
-        else {
+        let Some(code) = currency_word(&token.text) else {
             continue;
         };
         if digits
@@ -268,10 +400,18 @@ fn find_words(tokens: &[Token], digits: &[Mention]) -> Vec<Mention> {
         {
             continue;
         }
-        let first = tokens[..i]
+        let mut first = tokens[..i]
             .iter()
             .rposition(|t| !number::is_number_word(&t.text) && t.text != "a")
             .map_or(0, |p| p + 1);
+        // A joiner before the number joins it to nothing (`bread and twenty dollars`).
+        while first < i
+            && number::word_value(&[&tokens[first].text]).is_none()
+            && !number::is_scale(&tokens[first].text)
+            && tokens[first].text != "a"
+        {
+            first += 1;
+        }
         let words: Vec<&str> = tokens[first..i].iter().map(|t| t.text.as_str()).collect();
         if words.is_empty() {
             continue;
@@ -282,7 +422,7 @@ fn find_words(tokens: &[Token], digits: &[Mention]) -> Vec<Mention> {
                 start,
                 end: token.end,
                 value: Value::Amount(value),
-                currency: Some((*code).to_owned()),
+                currency: Some(code.to_owned()),
             });
         }
     }
@@ -344,11 +484,43 @@ mod tests {
     }
 
     #[test]
+    fn other_languages_slips_and_forms() {
+        let eur = |v: &str| (d(v), Some("EUR".to_owned()));
+        assert_eq!(one("zahle zwanzig Euro"), eur("20"));
+        assert_eq!(one("pagar treinta y cinco euros"), eur("35"));
+        assert_eq!(one("send 12 eruos"), eur("12"));
+        assert_eq!(one("a payment of sixty-five euros"), eur("65"));
+        assert_eq!(one("pay EUR12.50 now"), eur("12.5"));
+        assert_eq!(one("pay 9 dolars"), (d("9"), Some("USD".into())));
+        assert_eq!(one("pago 70 dólares"), (d("70"), Some("USD".into())));
+        assert_eq!(one("pay fourty bucks"), (d("40"), Some("USD".into())));
+        assert_eq!(
+            one("pay 7 dollars and 5 cents"),
+            (d("7.05"), Some("USD".into()))
+        );
+        assert_eq!(one("pay 4.5M EUR"), eur("4500000"));
+        assert_eq!(one("pagar 90 reais"), (d("90"), Some("BRL".into())));
+        assert_eq!(
+            one("pagar 300 pesos mexicanos"),
+            (d("300"), Some("MXN".into()))
+        );
+        assert_eq!(one("payer 8 livres sterling"), (d("8"), Some("GBP".into())));
+        assert_eq!(one("оплата 700 рублей"), (d("700"), Some("RUB".into())));
+        assert_eq!(one("900 TL öde"), (d("900"), Some("TRY".into())));
+        assert_eq!(one("betala 40 kr nu"), (d("40"), Some("SEK".into())));
+        assert_eq!(one("betal 40 kr. før"), (d("40"), None));
+        assert_eq!(one("代金3000円"), (d("3000"), Some("JPY".into())));
+        assert_eq!(one("付款88元"), (d("88"), Some("CNY".into())));
+        assert_eq!(one("pay 2 mil euros"), eur("2000"));
+    }
+
+    #[test]
     fn codes_and_english_words_are_not_amounts() {
         let none = |t: &str| find(t, &[], &super::super::tokens::tokenize(t));
         assert!(none("order #12345").is_empty());
         assert!(none("model X200 and A-77812").is_empty());
         assert!(none("meet at 10am on the 3rd").is_empty());
         assert_eq!(one("pay 100 for all").1, None);
+        assert!(none("SKU123 and X200").is_empty());
     }
 }

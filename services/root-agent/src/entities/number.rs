@@ -96,67 +96,234 @@ pub(crate) fn parse(raw: &str) -> Option<Number> {
         .map(|d| Number::Value(d.normalize()))
 }
 
-/// Values of number words (`twenty five`, `a hundred`, `one thousand two hundred`).
+/// Number words below a hundred, in English and the main European languages. Articles that
+/// also mean "one" (`un`, `ein`, `een`) count only before a scale word, like `a hundred`.
+const UNITS: &[(&str, u64)] = &[
+    ("zero", 0),
+    ("one", 1),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("thirteen", 13),
+    ("fourteen", 14),
+    ("fifteen", 15),
+    ("sixteen", 16),
+    ("seventeen", 17),
+    ("eighteen", 18),
+    ("nineteen", 19),
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fourty", 40), // the usual misspelling
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
+    // de
+    ("zwei", 2),
+    ("drei", 3),
+    ("vier", 4),
+    ("fünf", 5),
+    ("sechs", 6),
+    ("sieben", 7),
+    ("acht", 8),
+    ("neun", 9),
+    ("zehn", 10),
+    ("elf", 11),
+    ("zwölf", 12),
+    ("zwanzig", 20),
+    ("dreißig", 30),
+    ("dreissig", 30),
+    ("vierzig", 40),
+    ("fünfzig", 50),
+    ("sechzig", 60),
+    ("siebzig", 70),
+    ("achtzig", 80),
+    ("neunzig", 90),
+    // es
+    ("dos", 2),
+    ("tres", 3),
+    ("cuatro", 4),
+    ("cinco", 5),
+    ("seis", 6),
+    ("siete", 7),
+    ("ocho", 8),
+    ("nueve", 9),
+    ("diez", 10),
+    ("once", 11),
+    ("doce", 12),
+    ("quince", 15),
+    ("veinte", 20),
+    ("treinta", 30),
+    ("cuarenta", 40),
+    ("cincuenta", 50),
+    ("sesenta", 60),
+    ("setenta", 70),
+    ("ochenta", 80),
+    ("noventa", 90),
+    // fr
+    ("deux", 2),
+    ("trois", 3),
+    ("quatre", 4),
+    ("cinq", 5),
+    ("sept", 7),
+    ("huit", 8),
+    ("neuf", 9),
+    ("dix", 10),
+    ("onze", 11),
+    ("douze", 12),
+    ("quinze", 15),
+    ("vingt", 20),
+    ("trente", 30),
+    ("quarante", 40),
+    ("cinquante", 50),
+    ("soixante", 60),
+    // it
+    ("due", 2),
+    ("quattro", 4),
+    ("cinque", 5),
+    ("sette", 7),
+    ("otto", 8),
+    ("dieci", 10),
+    ("venti", 20),
+    ("trenta", 30),
+    ("quaranta", 40),
+    ("cinquanta", 50),
+    ("sessanta", 60),
+    ("settanta", 70),
+    ("ottanta", 80),
+    ("novanta", 90),
+    // pt
+    ("dois", 2),
+    ("duas", 2),
+    ("três", 3),
+    ("oito", 8),
+    ("dez", 10),
+    ("vinte", 20),
+    ("trinta", 30),
+    ("quarenta", 40),
+    ("cinquenta", 50),
+    // nl
+    ("twee", 2),
+    ("drie", 3),
+    ("vijf", 5),
+    ("zes", 6),
+    ("zeven", 7),
+    ("negen", 9),
+    ("tien", 10),
+    ("twintig", 20),
+    ("dertig", 30),
+    ("veertig", 40),
+    ("vijftig", 50),
+];
+
+/// Articles that mean "one" before a scale word (`a hundred`, `ein hundert`, `un mil`).
+const ONE_BEFORE_SCALE: &[&str] = &[
+    "a", "an", "one", "un", "une", "una", "uno", "um", "uma", "ein", "eine", "een",
+];
+
+/// Words joining the parts of a number (`one hundred and five`, `treinta y cinco`).
+const JOINERS: &[&str] = &["and", "y", "et", "und", "e", "en"];
+
+fn scale(w: &str) -> Option<u64> {
+    match w {
+        "hundred" | "hundert" | "cien" | "ciento" | "cientos" | "cent" | "cents" | "cento"
+        | "cem" | "honderd" => Some(100),
+        "thousand" | "tausend" | "mil" | "mille" | "mila" | "duizend" => Some(1_000),
+        "million" | "millions" | "millón" | "millones" | "milione" | "milioni" | "milhão"
+        | "milhões" | "miljoen" => Some(1_000_000),
+        _ => None,
+    }
+}
+
+fn unit(w: &str) -> Option<u64> {
+    if let Some((_, v)) = UNITS.iter().find(|(u, _)| *u == w) {
+        return Some(*v);
+    }
+    // Written as one word: `fünfundzwanzig`, `veinticinco`, `venticinque`, `trentadue`.
+    if let Some((u, t)) = w.split_once("und")
+        && let (Some(u), Some(t)) = (unit_below_ten(u), tens(t))
+    {
+        return Some(t + u);
+    }
+    if let Some(rest) = w.strip_prefix("veinti") {
+        return unit_below_ten(rest).map(|u| 20 + u);
+    }
+    UNITS
+        .iter()
+        .filter(|(_, v)| *v >= 20 && v % 10 == 0)
+        .find_map(|(t, v)| {
+            let rest = w.strip_prefix(t).or_else(|| {
+                // `ventuno`, `trentotto`: the tens' last vowel drops before a vowel.
+                let stem = &t[..t.len().saturating_sub(1)];
+                w.strip_prefix(stem).filter(|r| r.starts_with(['u', 'o']))
+            })?;
+            unit_below_ten(rest).map(|u| v + u)
+        })
+}
+
+fn unit_below_ten(w: &str) -> Option<u64> {
+    match w {
+        "ein" | "eins" | "uno" | "un" => Some(1),
+        _ => UNITS
+            .iter()
+            .find(|(u, v)| *u == w && (1..10).contains(v))
+            .map(|(_, v)| *v),
+    }
+}
+
+fn tens(w: &str) -> Option<u64> {
+    UNITS
+        .iter()
+        .find(|(u, v)| *u == w && *v >= 20 && v % 10 == 0)
+        .map(|(_, v)| *v)
+}
+
+/// Values of number words (`twenty five`, `seventy-five`, `a hundred`, `one thousand two hundred`,
+/// `zwanzig`, `veinte`, `treinta y cinco`).
 pub(crate) fn word_value(words: &[&str]) -> Option<Decimal> {
+    let parts: Vec<String> = words
+        .iter()
+        .flat_map(|w| w.split('-'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     let mut total: u64 = 0;
     let mut current: u64 = 0;
     let mut seen = false;
-    for (i, w) in words.iter().enumerate() {
-        let w = w.to_ascii_lowercase();
-        let unit = match w.as_str() {
-            "zero" => Some(0),
-            "one" => Some(1),
-            "a" | "an" if words.get(i + 1).is_some_and(|n| is_scale(n)) => Some(1),
-            "two" => Some(2),
-            "three" => Some(3),
-            "four" => Some(4),
-            "five" => Some(5),
-            "six" => Some(6),
-            "seven" => Some(7),
-            "eight" => Some(8),
-            "nine" => Some(9),
-            "ten" => Some(10),
-            "eleven" => Some(11),
-            "twelve" => Some(12),
-            "thirteen" => Some(13),
-            "fourteen" => Some(14),
-            "fifteen" => Some(15),
-            "sixteen" => Some(16),
-            "seventeen" => Some(17),
-            "eighteen" => Some(18),
-            "nineteen" => Some(19),
-            "twenty" => Some(20),
-            "thirty" => Some(30),
-            "forty" => Some(40),
-            "fifty" => Some(50),
-            "sixty" => Some(60),
-            "seventy" => Some(70),
-            "eighty" => Some(80),
-            "ninety" => Some(90),
-            _ => None,
-        };
-        if let Some(u) = unit {
+    for (i, w) in parts.iter().enumerate() {
+        let next_is_scale = parts.get(i + 1).is_some_and(|n| scale(n).is_some());
+        if let Some(u) = unit(w) {
             current += u;
             seen = true;
             continue;
         }
-        match w.as_str() {
-            "hundred" => {
+        if ONE_BEFORE_SCALE.contains(&w.as_str()) && next_is_scale {
+            current += 1;
+            seen = true;
+            continue;
+        }
+        match scale(w) {
+            Some(100) => {
                 current = current.max(1) * 100;
                 seen = true;
             }
-            "thousand" => {
-                total += current.max(1) * 1_000;
+            Some(s) => {
+                total += current.max(1) * s;
                 current = 0;
                 seen = true;
             }
-            "million" => {
-                total += current.max(1) * 1_000_000;
-                current = 0;
-                seen = true;
-            }
-            "and" => {}
-            _ => return None,
+            None if JOINERS.contains(&w.as_str()) && seen => {}
+            None => return None,
         }
     }
     seen.then(|| Decimal::from(total + current))
@@ -164,14 +331,12 @@ pub(crate) fn word_value(words: &[&str]) -> Option<Decimal> {
 
 /// Whether a word is a number word.
 pub(crate) fn is_number_word(w: &str) -> bool {
-    word_value(&[w]).is_some() || is_scale(w) || w.eq_ignore_ascii_case("and")
+    let w = w.to_lowercase();
+    word_value(&[&w]).is_some() || is_scale(&w) || JOINERS.contains(&w.as_str())
 }
 
-fn is_scale(w: &str) -> bool {
-    matches!(
-        w.to_ascii_lowercase().as_str(),
-        "hundred" | "thousand" | "million"
-    )
+pub(crate) fn is_scale(w: &str) -> bool {
+    scale(&w.to_lowercase()).is_some()
 }
 
 #[cfg(test)]
@@ -228,6 +393,23 @@ mod tests {
             Some(dec("1250"))
         );
         assert_eq!(word_value(&["fifty", "shades"]), None);
+    }
+
+    #[test]
+    fn words_in_other_languages_and_forms() {
+        assert_eq!(word_value(&["seventy-five"]), Some(dec("75")));
+        assert_eq!(word_value(&["fourty"]), Some(dec("40")));
+        assert_eq!(word_value(&["zwanzig"]), Some(dec("20")));
+        assert_eq!(word_value(&["fünfundzwanzig"]), Some(dec("25")));
+        assert_eq!(word_value(&["veinticinco"]), Some(dec("25")));
+        assert_eq!(word_value(&["treinta", "y", "cinco"]), Some(dec("35")));
+        assert_eq!(word_value(&["venticinque"]), Some(dec("25")));
+        assert_eq!(word_value(&["ventuno"]), Some(dec("21")));
+        assert_eq!(word_value(&["deux", "cents"]), Some(dec("200")));
+        assert_eq!(word_value(&["un", "mil"]), Some(dec("1000")));
+        assert_eq!(word_value(&["vijftig"]), Some(dec("50")));
+        assert_eq!(word_value(&["y", "cinco"]), None);
+        assert_eq!(word_value(&["una"]), None);
     }
 
     fn group(n: u64, sep: char) -> String {

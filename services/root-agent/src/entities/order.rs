@@ -1,35 +1,143 @@
-//! Order ids: `#12345`, `order 12345`, `order no. 5531`, `order #A-77812`, `A-77812`.
+//! Order ids: `#12345`, `order 12345`, `order no. 5531`, `order #A-77812`, `A-77812`, an invoice
+//! (`invoice INV-2024-0091`), a purchase order (`PO #7781`), the word for "order" in other
+//! languages (`Bestellnummer 4411`, `pedido nº 4512`, `commande n° 6610`, `注文12345`) and the
+//! usual slips of it (`ordr`, `oder`, `rorder`).
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-// A literal pattern: it compiles, or every test of this module fails.
+use super::{money, tokens};
+
+/// Words naming an order, an invoice or a purchase order, lower case. Those of five letters or
+/// more are also recognised with one slip of the keyboard (`tokens::typo_of`).
+const KEYWORDS: &[&str] = &[
+    "order",
+    "ord",
+    "purchase",
+    "invoice",
+    "inv",
+    // de
+    "bestellung",
+    "bestellnummer",
+    "auftrag",
+    "auftragsnummer",
+    "rechnung",
+    "rechnungsnummer",
+    // es
+    "pedido",
+    "orden",
+    "factura",
+    // fr
+    "commande",
+    "facture",
+    // it
+    "ordine",
+    "ordinazione",
+    "fattura",
+    // nl
+    "bestelling",
+    "bestelnummer",
+    "factuur",
+    // pt
+    "encomenda",
+    "fatura",
+    // pl
+    "zamówienie",
+    "zamówienia",
+    "zamowienie",
+    "faktura",
+    // ru
+    "заказ",
+    "заказа",
+    "заказу",
+    "счёт",
+    "счет",
+    // tr
+    "sipariş",
+    "siparişi",
+    "siparis",
+    "fatura",
+    // ja, zh
+    "注文",
+    "订单",
+    "訂單",
+];
+
+/// Keywords that only count as written (too short, or common words in other languages).
+const EXACT_ONLY: &[&str] = &["ord", "inv", "orden", "счет"];
+
+// Literal patterns: they compile, or every test of this module fails.
 #[allow(clippy::expect_used)]
-static PATTERNS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
+static AFTER_KEYWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\s*(?:order\s+)?(?:(?:id|number|num|nummer|numero|número|no|nr|n|nº|n°|№|番号|号)\b\.?|nº|n°|№)?\s*[:#：]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})",
+    )
+    .expect("a literal, tested pattern")
+});
+#[allow(clippy::expect_used)]
+static OTHER_FORMS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     [
-        Regex::new(r"(?i)\b(?:order|purchase|invoice)\s*(?:id|number|num|no\.?|nr\.?)?\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})").expect("a literal, tested pattern"),
+        // `PO #7781`, `PO 7781`: upper case only (`po` is a word in several languages).
+        Regex::new(r"\bPO\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})")
+            .expect("a literal, tested pattern"),
         Regex::new(r"#\s?([A-Za-z0-9][A-Za-z0-9_-]{0,63})").expect("a literal, tested pattern"),
         Regex::new(r"\b([A-Z]{1,4}-\d{3,12})\b").expect("a literal, tested pattern"),
     ]
 });
 
+/// Whether a word names an order: a keyword, or a long keyword with one slip.
+fn is_keyword(word: &str) -> (bool, bool) {
+    if KEYWORDS.contains(&word) {
+        return (true, false);
+    }
+    let typo = KEYWORDS
+        .iter()
+        .filter(|k| !EXACT_ONLY.contains(k) && k.chars().count() >= 5)
+        .any(|k| tokens::typo_of(word, k));
+    (typo, typo)
+}
+
+/// An id has a digit: `order shoes` names no order.
+fn has_digit(id: &str) -> bool {
+    id.chars().any(|c| c.is_ascii_digit())
+}
+
 /// The first order id in the text (without `#`) and the span of the words naming it.
 pub(crate) fn find(text: &str) -> Option<(String, (usize, usize))> {
-    PATTERNS
-        .iter()
-        .filter_map(|re| {
-            re.captures_iter(text).find_map(|c| {
-                let id = c.get(1)?;
-                let whole = c.get(0)?;
-                // An order id has a digit: `order shoes` names no order.
-                id.as_str()
-                    .chars()
-                    .any(|ch| ch.is_ascii_digit())
-                    .then(|| (id.as_str().to_owned(), (whole.start(), whole.end())))
-            })
-        })
-        .min_by_key(|(_, (start, _))| *start)
+    let mut found: Vec<(String, (usize, usize))> = Vec::new();
+    for t in tokens::tokenize(text) {
+        // `l'ordine`: the word after the elision.
+        let (word, start) = match t.text.rfind(['\'', '’']) {
+            Some(i) => (&t.text[i + 1..], t.start + i + 1),
+            None => (t.text.as_str(), t.start),
+        };
+        let (keyword, typo) = is_keyword(word);
+        if !keyword {
+            continue;
+        }
+        let Some(c) = AFTER_KEYWORD.captures(&text[t.end..]) else {
+            continue;
+        };
+        let (Some(id), Some(whole)) = (c.get(1), c.get(0)) else {
+            continue;
+        };
+        let end = t.end + whole.end();
+        // A slip of "order" followed by money is the German "oder" ("20 oder 30 Euro").
+        if !has_digit(id.as_str()) || (typo && money::currency_after(text, end).is_some()) {
+            continue;
+        }
+        found.push((id.as_str().to_owned(), (start, end)));
+    }
+    for re in OTHER_FORMS.iter() {
+        if let Some((id, whole)) = re.captures_iter(text).find_map(|c| {
+            let (id, whole) = (c.get(1)?, c.get(0)?);
+            has_digit(id.as_str()).then(|| (id.as_str().to_owned(), whole))
+        }) {
+            found.push((id, (whole.start(), whole.end())));
+        }
+    }
+    found.into_iter().min_by_key(|(_, (start, _))| *start)
 }
 
 #[cfg(test)]
@@ -58,5 +166,39 @@ mod tests {
     fn no_digit_no_order() {
         assert_eq!(id("order new shoes"), None);
         assert_eq!(id("pay $100"), None);
+    }
+
+    #[test]
+    fn other_languages_and_markers() {
+        for (text, want) in [
+            ("bitte zahlen für die Bestellung 8812", "8812"),
+            ("Auftragsnummer: 77-1", "77-1"),
+            ("el pedido nº 311 ya", "311"),
+            ("réglez la commande n° 42", "42"),
+            ("per l'ordine n. 5150", "5150"),
+            ("de bestelling 4470", "4470"),
+            ("a encomenda 99", "99"),
+            ("za zamówienie 640", "640"),
+            ("за заказ 5512", "5512"),
+            ("sipariş 310 için", "310"),
+            ("注文9901を支払う", "9901"),
+            ("purchase order 2210", "2210"),
+            ("PO #5531", "5531"),
+            ("invoice INV-2025-0007", "INV-2025-0007"),
+            ("la facture 1204", "1204"),
+        ] {
+            assert_eq!(id(text).as_deref(), Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn slips_of_order_still_name_it() {
+        assert_eq!(id("pay 5 eur for ordr 311").as_deref(), Some("311"));
+        assert_eq!(id("pay for oder 12").as_deref(), Some("12"));
+        assert_eq!(id("charge it fo rorder 65").as_deref(), Some("65"));
+        assert_eq!(id("for oredr 7").as_deref(), Some("7"));
+        // German "oder" before an amount is "or", not an order.
+        assert_eq!(id("zahle 20 oder 30 Euro"), None);
+        assert_eq!(id("po 12"), None);
     }
 }

@@ -116,3 +116,164 @@ fn skills_get_only_their_entities() {
     assert!(paid.query.is_none());
     assert_eq!(paid.order_id.as_deref(), Some("7"));
 }
+
+/// The vocabulary of the real agents' cards.
+fn cards_vocab() -> Vocabulary {
+    Vocabulary::from_cards(&[
+        intentmesh_payment_agent::card(),
+        intentmesh_search_agent::card(),
+    ])
+}
+
+fn search(message: &str) -> pb::Entities {
+    extract(message, &cards_vocab()).entities().unwrap()
+}
+
+fn query_of(message: &str) -> Option<String> {
+    search(message).query
+}
+
+fn bound(m: &Option<pb::Money>) -> Option<(Decimal, String)> {
+    m.as_ref()
+        .map(|m| (from_money(m).unwrap(), m.currency_code.clone()))
+}
+
+#[test]
+fn mistyped_query_words_are_corrected_to_the_catalog() {
+    assert_eq!(
+        query_of("wireles keybaord").as_deref(),
+        Some("wireless keyboard")
+    );
+    assert_eq!(query_of("a toastr").as_deref(), Some("toaster"));
+    // A request word with a slip is still a request word, not a product.
+    assert_eq!(query_of("shwo me a lamp").as_deref(), Some("lamp"));
+    assert_eq!(query_of("serach for a lamp").as_deref(), Some("lamp"));
+    // A real word one letter away from a product stays itself.
+    assert_eq!(query_of("boots").as_deref(), Some("boots"));
+}
+
+#[test]
+fn other_languages_lose_their_function_words_and_requests() {
+    let e = search("ich suche eine Lampe unter 30 Euro");
+    assert_eq!(e.query.as_deref(), Some("lampe"));
+    assert_eq!(bound(&e.max_price), Some((dec("30"), "EUR".into())));
+    assert_eq!(
+        query_of("je cherche une bouilloire").as_deref(),
+        Some("bouilloire")
+    );
+    assert_eq!(
+        query_of("busco una mochila barata").as_deref(),
+        Some("mochila")
+    );
+    assert_eq!(
+        query_of("ヘッドホンを探しています").as_deref(),
+        Some("ヘッドホン")
+    );
+    assert_eq!(query_of("我想买一个无线耳机").as_deref(), Some("无线耳机"));
+}
+
+#[test]
+fn measurements_stay_in_the_query_and_are_not_prices() {
+    let e = search("32 inch monitor under $250");
+    assert_eq!(e.query.as_deref(), Some("32 inch monitor"));
+    assert_eq!(bound(&e.max_price), Some((dec("250"), "USD".into())));
+    assert!(e.min_price.is_none());
+    assert_eq!(
+        query_of("hoodie size 12").as_deref(),
+        Some("hoodie size 12")
+    );
+    assert_eq!(
+        query_of("kettlebell 16 kg").as_deref(),
+        Some("kettlebell 16 kg")
+    );
+    let e = search("8k camera");
+    assert_eq!(e.query.as_deref(), Some("8k camera"));
+    assert!(e.min_price.is_none() && e.max_price.is_none());
+}
+
+#[test]
+fn negations_possessives_and_stories_are_left_out() {
+    assert_eq!(
+        query_of("desk lamp but not vintage").as_deref(),
+        Some("desk lamp")
+    );
+    assert_eq!(query_of("a leash for my puppy").as_deref(), Some("leash"));
+    assert_eq!(
+        query_of("Forget the last answer. Show me a toaster").as_deref(),
+        Some("toaster")
+    );
+    assert_eq!(
+        query_of("never mind the price, just find a scarf").as_deref(),
+        Some("scarf")
+    );
+    let e = search(
+        "my brother just moved into a flat and keeps complaining about cold evenings, \
+         so I think a cozy blanket would make a good present, under 60 dollars",
+    );
+    assert_eq!(e.query.as_deref(), Some("cozy blanket"));
+    assert_eq!(bound(&e.max_price), Some((dec("60"), "USD".into())));
+}
+
+#[test]
+fn categories_in_other_languages_with_slips_and_traps() {
+    let e = search("Küche unter 40 Euro");
+    assert_eq!(e.category.as_deref(), Some("kitchen"));
+    assert!(e.query.is_none());
+    assert_eq!(
+        search("electrnoics").category.as_deref(),
+        Some("electronics")
+    );
+    // A category word inside a product's name is the product.
+    let e = search("a toy car for my nephew");
+    assert_eq!(e.category, None);
+    assert_eq!(e.query.as_deref(), Some("toy car"));
+    // Two categories: the one naming the product wins, the other stays in the query.
+    let e = search("kids books");
+    assert_eq!(e.category.as_deref(), Some("books"));
+    assert_eq!(e.query.as_deref(), Some("kids"));
+    let e = search("libros de jardinería");
+    assert_eq!(e.category.as_deref(), Some("books"));
+    assert_eq!(e.query.as_deref(), Some("jardinería"));
+    // Every category word naming the same category: no query.
+    let e = search("juguetes para niños");
+    assert_eq!(e.category.as_deref(), Some("toys"));
+    assert!(e.query.is_none());
+}
+
+#[test]
+fn the_amount_meant_is_the_final_one() {
+    let amount = |m: &str| {
+        let e = extract(m, &cards_vocab()).entities().unwrap();
+        (from_money(e.amount.as_ref().unwrap()).unwrap(), e.currency)
+    };
+    assert_eq!(
+        amount("charge $30, sorry, I mean $35 for order 12"),
+        (dec("35"), Some("USD".into()))
+    );
+    assert_eq!(
+        amount("don't charge 20 euros, charge 25 euros"),
+        (dec("25"), Some("EUR".into()))
+    );
+    assert_eq!(
+        amount("send 12 items, total 48.50 GBP"),
+        (dec("48.5"), Some("GBP".into()))
+    );
+}
+
+#[test]
+fn orders_and_amounts_in_other_languages() {
+    let e = extract(
+        "bitte 15 Euro für Bestellnummer 3310 überweisen",
+        &cards_vocab(),
+    )
+    .entities()
+    .unwrap();
+    assert_eq!(e.order_id.as_deref(), Some("3310"));
+    assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap(), dec("15"));
+    let e = extract("注文5521の代金1200円を支払う", &cards_vocab())
+        .entities()
+        .unwrap();
+    assert_eq!(e.order_id.as_deref(), Some("5521"));
+    assert_eq!(e.currency.as_deref(), Some("JPY"));
+    assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap(), dec("1200"));
+}

@@ -18,15 +18,64 @@ pub(crate) struct Token {
     pub(crate) end: usize,
 }
 
-/// Splits text into lower-case words (`usb-c` and `t-shirt` stay one word).
+/// The writing system of a character, where it separates words: Japanese and Chinese write no
+/// spaces, but a change of script (kanji, hiragana, katakana, Latin or digits) is a word boundary
+/// often enough (`注文12345の代金` → `注文`, `12345`, `の`, `代金`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Script {
+    Han,
+    Hiragana,
+    Katakana,
+    Other,
+}
+
+pub(crate) fn script(c: char) -> Script {
+    match c {
+        '\u{3040}'..='\u{309f}' => Script::Hiragana,
+        '\u{30a0}'..='\u{30ff}' | '\u{31f0}'..='\u{31ff}' | '\u{ff66}'..='\u{ff9f}' => {
+            Script::Katakana
+        }
+        '\u{3005}'
+        | '\u{3400}'..='\u{4dbf}'
+        | '\u{4e00}'..='\u{9fff}'
+        | '\u{f900}'..='\u{faff}' => Script::Han,
+        '\u{20000}'..='\u{2ffff}' => Script::Han,
+        _ => Script::Other,
+    }
+}
+
+/// Whether a character is written by a script without spaces (Chinese or Japanese).
+pub(crate) fn is_cjk(c: char) -> bool {
+    script(c) != Script::Other
+}
+
+/// Splits text into lower-case words (`usb-c` and `t-shirt` stay one word; Chinese and Japanese
+/// split where the script changes).
 pub(crate) fn tokenize(text: &str) -> Vec<Token> {
-    WORD.find_iter(text)
-        .map(|m| Token {
-            text: m.as_str().to_lowercase(),
-            start: m.start(),
-            end: m.end(),
-        })
-        .collect()
+    let mut out = Vec::new();
+    for m in WORD.find_iter(text) {
+        let word = m.as_str();
+        let mut run_start = 0;
+        let mut run_script = None;
+        for (i, c) in word.char_indices() {
+            let s = script(c);
+            if run_script.is_some_and(|r| r != s) {
+                out.push(token(text, m.start() + run_start, m.start() + i));
+                run_start = i;
+            }
+            run_script = Some(s);
+        }
+        out.push(token(text, m.start() + run_start, m.end()));
+    }
+    out
+}
+
+fn token(text: &str, start: usize, end: usize) -> Token {
+    Token {
+        text: text[start..end].to_lowercase(),
+        start,
+        end,
+    }
 }
 
 /// Lower-case words of a phrase.
@@ -56,6 +105,32 @@ pub(crate) fn singular(word: &str) -> &str {
     }
 }
 
+/// Whether `word` is `known` with one slip of the keyboard — a letter missing, doubled or two
+/// letters swapped (`hedphones`, `pya`, `sprots`); a wrong letter only in long words
+/// (`bluetoth`/`blutooth`, not `boots` for `books`). Words of four letters or fewer only by a swap
+/// (`pya`, not `play`, for `pay`); nothing under three letters. An exact match is not a typo.
+pub(crate) fn typo_of(word: &str, known: &str) -> bool {
+    let (w, k) = (word.chars().count(), known.chars().count());
+    if w < 3 || k < 3 || w.abs_diff(k) > 1 || word == known {
+        return false;
+    }
+    if strsim::osa_distance(word, known) != 1 {
+        return false;
+    }
+    let swapped = w == k && {
+        let (mut a, mut b): (Vec<char>, Vec<char>) =
+            (word.chars().collect(), known.chars().collect());
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    };
+    match k {
+        0..=4 => swapped,
+        5..=7 => swapped || w != k,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +142,44 @@ mod tests {
             .map(|t| t.text)
             .collect();
         assert_eq!(t, ["find", "usb-c", "chargers", "t-shirts"]);
+    }
+
+    #[test]
+    fn chinese_and_japanese_split_where_the_script_changes() {
+        let t: Vec<_> = tokenize("注文987の支払い 买蓝牙耳机 ＳＯＮＹ")
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(
+            t,
+            ["注文", "987", "の", "支払", "い", "买蓝牙耳机", "ｓｏｎｙ"]
+        );
+    }
+
+    #[test]
+    fn typos_are_one_slip_and_never_another_word() {
+        for (typo, known) in [
+            ("pya", "pay"),
+            ("hedphones", "headphones"),
+            ("sprots", "sports"),
+            ("serch", "search"),
+            ("paymnet", "payment"),
+            ("bluetoth", "bluetooth"),
+            ("chepaest", "cheapest"),
+            ("eruos", "euros"),
+        ] {
+            assert!(typo_of(typo, known), "{typo} for {known}");
+        }
+        for (word, known) in [
+            ("play", "pay"),
+            ("boots", "books"),
+            ("pay", "pay"),
+            ("by", "pay"),
+            ("hooks", "books"),
+            ("shops", "shoes"),
+        ] {
+            assert!(!typo_of(word, known), "{word} is not a typo of {known}");
+        }
     }
 
     #[test]
