@@ -74,6 +74,7 @@ fn stage_name(stage: i32) -> &'static str {
         Ok(pb::RouteStage::Rules) => "rules",
         Ok(pb::RouteStage::Embeddings) => "embeddings",
         Ok(pb::RouteStage::Llm) => "llm",
+        Ok(pb::RouteStage::Context) => "context",
         _ => "none",
     }
 }
@@ -135,6 +136,8 @@ pub(crate) fn decision(d: &pb::RouteDecision, request_id: &str) -> Value {
         "skill": Some(&d.skill).filter(|s| !s.is_empty()),
         "confidence": d.confidence,
         "stage": stage_name(d.stage),
+        "cached": d.cached,
+        "degraded": d.degraded,
         "entities": entities(d.entities.as_ref()),
         "candidates": d.candidates.iter().map(candidate).collect::<Vec<_>>(),
         "mode": routed.then(|| mode_name(d.default_mode)),
@@ -146,7 +149,7 @@ pub(crate) fn decision(d: &pb::RouteDecision, request_id: &str) -> Value {
 pub(crate) fn route_summary(d: Option<&pb::RouteDecision>) -> Value {
     d.map_or(
         Value::Null,
-        |d| json!({"stage": stage_name(d.stage), "confidence": d.confidence, "skill": d.skill}),
+        |d| json!({"stage": stage_name(d.stage), "cached": d.cached, "confidence": d.confidence, "skill": d.skill}),
     )
 }
 

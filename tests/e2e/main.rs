@@ -11,6 +11,7 @@ mod observability;
 mod payments;
 mod proxy;
 mod resilience;
+mod routing;
 mod support;
 mod tasks;
 mod traces;

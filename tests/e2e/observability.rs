@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
+use intentmesh_llm::fake::{Behaviour, FakeOpenAi};
 use regex::Regex;
 use serde_json::{Value, json};
 
-use crate::support::Mesh;
+use crate::support::{Async, Mesh};
 
 /// The sample names a `/metrics` page can carry, from its `# TYPE` lines (so a family with no
 /// samples yet still counts as exported).
@@ -113,7 +115,15 @@ fn promql_names_are_read_correctly() {
 
 #[tokio::test]
 async fn dashboards_and_alerts_use_only_exported_metrics() {
-    let mesh = Mesh::start().await;
+    // Every stage configured (the LLM against a local fake), so every routing family exists.
+    let fake = FakeOpenAi::start(Behaviour::keywords())
+        .await
+        .expect("fake OpenAI server");
+    let mesh = Mesh::start_custom(
+        Async::all(Some(TaskPorts::memory(&AsyncConfig::embedded()))),
+        &[("OPENAI_BASE_URL", fake.base_url().as_str())],
+    )
+    .await;
     // Some traffic, so every family has been touched at least once where it can be.
     mesh.post("/process", &json!({"message": "pay $5", "user_id": "u"}))
         .await;

@@ -2,8 +2,9 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::routing::RoutingConfig;
 use intentmesh_core::{
-    config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    config::{ConfigError, Env, ServerConfig, seconds_or},
     resilience::BreakerConfigs,
     tasks::AsyncConfig,
 };
@@ -20,10 +21,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `AGENT_URLS`: comma-separated `url` or `name=url`.
     pub workers: Vec<WorkerEndpoint>,
-    /// `ROUTER_MIN_CONFIDENCE` (0–1): a stage answers only at or above it.
-    pub min_confidence: f64,
-    /// `ROUTER_AMBIGUITY_MARGIN`: closer answers ask for clarification.
-    pub ambiguity_margin: f64,
+    /// The routing cascade: stages, thresholds, embeddings, LLM, cache, conversations.
+    pub routing: RoutingConfig,
     /// `DISCOVERY_INTERVAL_SECS`: how often workers are described again.
     pub discovery_interval: Duration,
     /// `AGENT_CALL_TIMEOUT_SECS`: the most one dispatch may take (less if the caller has less).
@@ -71,26 +70,9 @@ impl Config {
             .get("AGENT_URLS")
             .unwrap_or_else(|| DEFAULT_AGENT_URLS.to_owned());
         let workers = parse_workers(&raw).map_err(|r| ConfigError::new("AGENT_URLS", &raw, r))?;
-        let min_confidence: f64 = parse_or(env, "ROUTER_MIN_CONFIDENCE", 0.5)?;
-        if !(0.0..=1.0).contains(&min_confidence) {
-            return Err(ConfigError::new(
-                "ROUTER_MIN_CONFIDENCE",
-                &min_confidence.to_string(),
-                "must be between 0 and 1",
-            ));
-        }
-        let ambiguity_margin: f64 = parse_or(env, "ROUTER_AMBIGUITY_MARGIN", 0.1)?;
-        if !(0.0..=1.0).contains(&ambiguity_margin) {
-            return Err(ConfigError::new(
-                "ROUTER_AMBIGUITY_MARGIN",
-                &ambiguity_margin.to_string(),
-                "must be between 0 and 1",
-            ));
-        }
         Ok(Self {
             server: ServerConfig::from_env(env, "ROOT", default_listen)?,
-            min_confidence,
-            ambiguity_margin,
+            routing: RoutingConfig::from_env(env)?,
             discovery_interval: seconds_or(
                 env,
                 "DISCOVERY_INTERVAL_SECS",

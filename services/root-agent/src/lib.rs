@@ -1,9 +1,10 @@
 //! The root agent: learns its workers from their `Describe`, routes each request through a
-//! cascade of classifiers (rules now; embeddings and an LLM plug in as later stages), extracts
-//! entities deterministically, and dispatches to the chosen worker over gRPC.
+//! cascade of classifiers (rules, conversation context, embeddings, an LLM), extracts entities
+//! deterministically, and dispatches to the chosen worker over gRPC.
 
 mod config;
 mod entities;
+mod evaluate;
 mod registry;
 mod routing;
 mod service;
@@ -11,7 +12,12 @@ mod service;
 use std::sync::Arc;
 
 use intentmesh_core::{
+    adapters::{
+        memory::{MemoryConversations, MemoryRouteCache},
+        redis::{RedisConversations, RedisRouteCache},
+    },
     metrics::ServiceMetrics,
+    ports::{Conversations, RouteCache, StateError},
     serve::{AgentServer, ServeError},
     tasks::{PortsError, TaskPorts},
 };
@@ -20,7 +26,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DEFAULT_AGENT_URLS, WorkerEndpoint, parse_workers};
+pub use evaluate::{Evaluation, Evaluator};
 pub use registry::{Registry, RegistryError};
+pub use routing::{EMBEDDINGS_BUILT, RoutingConfig, Stages, StagesError, parse_stages};
 pub use service::{AGENT_NAME, RootAgent};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +37,10 @@ pub enum RunError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Tasks(#[from] PortsError),
+    #[error(transparent)]
+    Stages(#[from] StagesError),
+    #[error("routing state (Redis): {0}")]
+    State(#[from] StateError),
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
@@ -53,7 +65,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let metrics = ServiceMetrics::new(AGENT_NAME);
-    let registry = Arc::new(Registry::new(&config, Arc::clone(&metrics))?);
+    let (conversations, cache) = routing_state(&config).await?;
+    let stages = Stages::start(config.routing.clone(), cache, Some(Arc::clone(&metrics))).await?;
+    tracing::info!(stages = ?config.routing.stages.iter().map(|s| routing::stage_name(*s)).collect::<Vec<_>>(), "routing cascade");
+    let registry = Arc::new(Registry::new(
+        &config,
+        Arc::clone(&metrics),
+        Arc::new(stages),
+    )?);
     let discovery =
         tokio::spawn(Arc::clone(&registry).run(config.discovery_interval, shutdown.child_token()));
     let ready_tasks = tasks.clone();
@@ -62,6 +81,7 @@ pub async fn serve(
         config.call_timeout,
         tasks,
         Arc::clone(&metrics),
+        conversations,
     );
     let ready = Arc::clone(&registry);
     let served = AgentServer::new(AGENT_NAME, config.server, metrics)
@@ -80,4 +100,49 @@ pub async fn serve(
     }
     served?;
     Ok(())
+}
+
+/// Sessions kept in memory at most (embedded; Redis bounds by time alone).
+const MEMORY_SESSIONS: u64 = 100_000;
+
+type RoutingState = (Option<Arc<dyn Conversations>>, Option<Arc<dyn RouteCache>>);
+
+/// Conversations and the classification cache: in Redis when `REDIS_URL` is set, else in memory.
+async fn routing_state(config: &Config) -> Result<RoutingState, StateError> {
+    let r = &config.routing;
+    let turns = r.conversation_turns;
+    let conversations: Option<Arc<dyn Conversations>>;
+    let cache: Option<Arc<dyn RouteCache>>;
+    match &config.tasks.redis {
+        Some(redis) => {
+            conversations = if turns > 0 {
+                Some(Arc::new(
+                    RedisConversations::connect(redis, turns, r.conversation_ttl).await?,
+                ))
+            } else {
+                None
+            };
+            cache = if r.cache_ttl.is_zero() {
+                None
+            } else {
+                Some(Arc::new(
+                    RedisRouteCache::connect(redis, r.cache_ttl).await?,
+                ))
+            };
+        }
+        None => {
+            conversations = (turns > 0).then(|| {
+                Arc::new(MemoryConversations::new(
+                    turns,
+                    MEMORY_SESSIONS,
+                    r.conversation_ttl,
+                )) as Arc<dyn Conversations>
+            });
+            cache = (!r.cache_ttl.is_zero()).then(|| {
+                Arc::new(MemoryRouteCache::new(r.cache_max_entries, r.cache_ttl))
+                    as Arc<dyn RouteCache>
+            });
+        }
+    }
+    Ok((conversations, cache))
 }

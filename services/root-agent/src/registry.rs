@@ -18,8 +18,7 @@ use tonic::transport::Channel;
 
 use crate::{
     config::{Config, WorkerEndpoint},
-    entities::Vocabulary,
-    routing::{Cascade, Classifier, rules::RuleClassifier},
+    routing::{Routing, Stages},
 };
 
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,8 +39,7 @@ pub(crate) struct Worker {
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) workers: BTreeMap<String, Worker>,
-    pub(crate) cascade: Cascade,
-    pub(crate) vocabulary: Vocabulary,
+    pub(crate) routing: Routing,
     /// Every configured endpoint answered the last refresh.
     pub(crate) all_reachable: bool,
 }
@@ -66,15 +64,17 @@ pub struct Registry {
     breakers: Mutex<HashMap<String, CircuitBreaker>>,
     breaker_configs: BreakerConfigs,
     metrics: Arc<ServiceMetrics>,
-    min_confidence: f64,
-    ambiguity_margin: f64,
+    stages: Arc<Stages>,
 }
 
 impl Registry {
-    /// Prepares a lazily connected channel per worker; nothing is dialled yet.
-    /// Clients for the configured workers (connected lazily); breaker states are reported in
-    /// `metrics`.
-    pub fn new(config: &Config, metrics: Arc<ServiceMetrics>) -> Result<Self, RegistryError> {
+    /// Clients for the configured workers (connected lazily: nothing is dialled yet); breaker
+    /// states are reported in `metrics`; routing is built with `stages`.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<ServiceMetrics>,
+        stages: Arc<Stages>,
+    ) -> Result<Self, RegistryError> {
         let targets = config
             .workers
             .iter()
@@ -96,12 +96,10 @@ impl Registry {
             targets,
             snapshot: ArcSwap::from_pointee(Snapshot {
                 workers: BTreeMap::new(),
-                cascade: Cascade::new(vec![], config.min_confidence, config.ambiguity_margin),
-                vocabulary: Vocabulary::default(),
+                routing: Routing::empty(),
                 all_reachable: false,
             }),
-            min_confidence: config.min_confidence,
-            ambiguity_margin: config.ambiguity_margin,
+            stages,
             breakers: Mutex::default(),
             breaker_configs: config.breakers.clone(),
             metrics,
@@ -209,12 +207,14 @@ impl Registry {
         if changed {
             tracing::info!(workers = ?workers.keys().collect::<Vec<_>>(), "routing rebuilt from worker descriptions");
         }
-        let cards: Vec<&pb::AgentCard> = workers.values().map(|w| w.card.as_ref()).collect();
-        let stages: Vec<Box<dyn Classifier>> =
-            vec![Box::new(RuleClassifier::new(cards.iter().copied()))];
+        // Rebuilt from the cards (example vectors are remembered: unchanged cards cost no model work).
+        let cards = workers
+            .iter()
+            .map(|(name, w)| (name.clone(), Arc::clone(&w.card)))
+            .collect();
+        let routing = Routing::build(&self.stages, cards).await;
         let snapshot = Snapshot {
-            cascade: Cascade::new(stages, self.min_confidence, self.ambiguity_margin),
-            vocabulary: Vocabulary::from_cards(cards.iter().copied()),
+            routing,
             workers,
             all_reachable,
         };

@@ -12,17 +12,18 @@ use std::{
 use intentmesh_core::{
     AgentError, ErrorCode, deadline,
     metrics::ServiceMetrics,
+    ports::Conversations,
     resilience::{BreakerError, CircuitBreakerLayer, grpc_outcome},
     tasks::{TaskPorts, enqueue},
 };
 use intentmesh_proto::pb::{self, agent_client::AgentClient};
+use tokio::time::Instant;
 use tonic::{Code, Request, Response, Status, transport::Channel};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::{
-    entities::{self, context},
-    registry::{Registry, Snapshot, Worker},
-    routing::{Decision, Input, Scored},
+    registry::{Registry, Worker},
+    routing::{NONE, session_of, stage_name},
 };
 
 pub const AGENT_NAME: &str = "root";
@@ -38,6 +39,7 @@ pub struct RootAgent {
     call_timeout: Duration,
     tasks: Option<TaskPorts>,
     metrics: Arc<ServiceMetrics>,
+    conversations: Option<Arc<dyn Conversations>>,
 }
 
 /// A routing decision and, when routed, the worker to run it.
@@ -46,18 +48,21 @@ struct Routed {
     worker: Option<Worker>,
 }
 
-fn candidate(s: &Scored, snapshot: &Snapshot) -> pb::Candidate {
-    let description = snapshot
-        .workers
-        .get(&s.agent)
-        .and_then(|w| w.card.skills.iter().find(|k| k.id == s.skill))
-        .map(|k| k.description.clone())
-        .unwrap_or_default();
-    pb::Candidate {
-        agent: s.agent.clone(),
-        skill: s.skill.clone(),
-        confidence: s.confidence,
-        description,
+/// The most routing waits for Redis (conversations) before going on without it.
+const STATE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The previous turn of a conversation; a store that fails or is slow means none.
+async fn last_turn(store: &dyn Conversations, session: &str) -> Option<pb::ConversationTurn> {
+    match tokio::time::timeout(STATE_TIMEOUT, store.recent(session, 1)).await {
+        Ok(Ok(turns)) => turns.into_iter().next(),
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "conversation unavailable; routing without it");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("conversation lookup timed out; routing without it");
+            None
+        }
     }
 }
 
@@ -67,31 +72,88 @@ impl RootAgent {
         call_timeout: Duration,
         tasks: Option<TaskPorts>,
         metrics: Arc<ServiceMetrics>,
+        conversations: Option<Arc<dyn Conversations>>,
     ) -> Self {
         Self {
             registry,
             call_timeout,
             tasks,
             metrics,
+            conversations,
         }
     }
 
-    /// Routes and counts the decision in `routing_decisions_total`.
-    fn route(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
-        let routed = self.decide(req)?;
-        let d = &routed.decision;
-        let stage = pb::RouteStage::try_from(d.stage)
-            .unwrap_or(pb::RouteStage::None)
-            .as_str_name()
-            .trim_start_matches("ROUTE_STAGE_")
-            .to_ascii_lowercase();
-        let intent = if routed.worker.is_some() {
-            format!("{}.{}", d.agent, d.skill)
-        } else {
-            "needs_clarification".to_owned()
+    /// Routes and counts the decision in `routing_decisions_total`; with `record`, a routed turn
+    /// joins its conversation.
+    async fn route(
+        &self,
+        req: &pb::ProcessRequest,
+        budget: Duration,
+        record: bool,
+    ) -> Result<Routed, AgentError> {
+        let deadline = Instant::now() + budget;
+        let snapshot = self.registry.snapshot();
+        if snapshot.workers.is_empty() {
+            return Err(AgentError::unavailable(
+                "no worker agent has described itself yet",
+            ));
+        }
+        let session = session_of(req)?;
+        let previous = match (&session, &self.conversations) {
+            (Some(session), Some(store)) => last_turn(store.as_ref(), session).await,
+            _ => None,
         };
-        self.metrics.routed(&stage, &intent);
-        Ok(routed)
+        let decision = snapshot
+            .routing
+            .decide(req, previous.as_ref(), deadline)
+            .await?;
+        let stage = pb::RouteStage::try_from(decision.stage).unwrap_or(pb::RouteStage::None);
+        let routed = decision.status == pb::RouteStatus::Routed as i32;
+        let intent = if routed {
+            format!("{}.{}", decision.agent, decision.skill)
+        } else if stage == pb::RouteStage::None {
+            "needs_clarification".to_owned()
+        } else {
+            NONE.to_owned()
+        };
+        let stage_label = if decision.cached {
+            "cache"
+        } else {
+            stage_name(stage)
+        };
+        self.metrics.routing().routed(stage_label, &intent);
+        tracing::debug!(%intent, confidence = decision.confidence, stage = stage_label, "routed");
+        if !routed {
+            return Ok(Routed {
+                decision,
+                worker: None,
+            });
+        }
+        let worker = snapshot
+            .workers
+            .get(&decision.agent)
+            .cloned()
+            .ok_or_else(|| {
+                AgentError::unavailable(format!("the {} agent is not available", decision.agent))
+            })?;
+        if record && let (Some(session), Some(store)) = (&session, &self.conversations) {
+            let turn = pb::ConversationTurn {
+                agent: decision.agent.clone(),
+                skill: decision.skill.clone(),
+                message: req.message.chars().take(500).collect(),
+                entities: decision.entities.clone(),
+                at_unix_ms: u64::try_from(intentmesh_core::tasks::now_millis()).unwrap_or(0),
+            };
+            match tokio::time::timeout(STATE_TIMEOUT, store.record(session, turn)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(%err, "could not record a conversation turn"),
+                Err(_) => tracing::warn!("recording a conversation turn timed out"),
+            }
+        }
+        Ok(Routed {
+            decision,
+            worker: Some(worker),
+        })
     }
 
     /// Whether this request runs asynchronously: the caller's mode, else the skill's default.
@@ -113,127 +175,12 @@ impl RootAgent {
         }
     }
 
-    fn decide(&self, req: &pb::ProcessRequest) -> Result<Routed, AgentError> {
-        let snapshot = self.registry.snapshot();
-        if snapshot.workers.is_empty() {
-            return Err(AgentError::unavailable(
-                "no worker agent has described itself yet",
-            ));
-        }
-        if req.message.trim().is_empty() && req.agent.is_empty() {
-            return Err(
-                AgentError::new(ErrorCode::MissingField, "message is required")
-                    .with("field", "message"),
-            );
-        }
-        let extraction = entities::extract(&req.message, &snapshot.vocabulary);
-        let mut parsed = extraction.entities()?;
-        context::merge(req.context.as_ref(), &mut parsed)?;
-
-        let (best, stage, others) = if req.agent.is_empty() {
-            match snapshot.cascade.decide(&Input {
-                message: &req.message,
-                extraction: &extraction,
-            }) {
-                Decision::Routed { best, stage } => (best, stage, Vec::new()),
-                Decision::NeedsClarification { mut candidates } => {
-                    if candidates.is_empty() {
-                        // Nothing matched at all: offer every skill, so the caller sees the options.
-                        candidates = snapshot
-                            .workers
-                            .values()
-                            .flat_map(|w| {
-                                w.card.skills.iter().map(|s| Scored {
-                                    agent: w.card.name.clone(),
-                                    skill: s.id.clone(),
-                                    confidence: 0.0,
-                                })
-                            })
-                            .collect();
-                    }
-                    let decision = pb::RouteDecision {
-                        status: pb::RouteStatus::NeedsClarification as i32,
-                        confidence: candidates.first().map_or(0.0, |c| c.confidence),
-                        stage: pb::RouteStage::None as i32,
-                        entities: Some(parsed),
-                        candidates: candidates.iter().map(|c| candidate(c, &snapshot)).collect(),
-                        ..Default::default()
-                    };
-                    return Ok(Routed {
-                        decision,
-                        worker: None,
-                    });
-                }
-            }
-        } else {
-            let worker = snapshot.workers.get(&req.agent).ok_or_else(|| {
-                let known: Vec<&str> = snapshot.workers.keys().map(String::as_str).collect();
-                AgentError::new(
-                    ErrorCode::UnknownAgent,
-                    format!("there is no agent named {:?}", truncate(&req.agent)),
-                )
-                .with("field", "agent")
-                .with("available", known.join(","))
-            })?;
-            let skill = if req.skill.is_empty() {
-                worker
-                    .card
-                    .skills
-                    .first()
-                    .map(|s| s.id.clone())
-                    .unwrap_or_default()
-            } else if worker.card.skills.iter().any(|s| s.id == req.skill) {
-                req.skill.clone()
-            } else {
-                return Err(AgentError::new(
-                    ErrorCode::UnknownSkill,
-                    format!(
-                        "agent {} has no skill {:?}",
-                        req.agent,
-                        truncate(&req.skill)
-                    ),
-                )
-                .with("field", "skill"));
-            };
-            let best = Scored {
-                agent: req.agent.clone(),
-                skill,
-                confidence: 1.0,
-            };
-            (best, pb::RouteStage::Explicit, Vec::new())
-        };
-
-        let worker = snapshot.workers.get(&best.agent).cloned().ok_or_else(|| {
-            AgentError::unavailable(format!("the {} agent is not available", best.agent))
-        })?;
-        let skill = worker.card.skills.iter().find(|s| s.id == best.skill);
-        let accepts = skill.map(|s| s.entities.clone()).unwrap_or_default();
-        let decision = pb::RouteDecision {
-            status: pb::RouteStatus::Routed as i32,
-            agent: best.agent.clone(),
-            skill: best.skill.clone(),
-            confidence: best.confidence,
-            stage: stage as i32,
-            entities: Some(entities::for_skill(parsed, &accepts)),
-            candidates: others
-                .iter()
-                .map(|c: &Scored| candidate(c, &snapshot))
-                .collect(),
-            default_mode: skill.map_or(0, |s| s.default_mode),
-        };
-        tracing::debug!(agent = %decision.agent, skill = %decision.skill, confidence = decision.confidence, stage = ?stage, "routed");
-        Ok(Routed {
-            decision,
-            worker: Some(worker),
-        })
-    }
-
     async fn dispatch(
         &self,
         req: pb::ProcessRequest,
         budget: Duration,
     ) -> Result<pb::ProcessResponse, AgentError> {
-        let Routed { decision, worker } = self.route(&req)?;
+        let Routed { decision, worker } = self.route(&req, budget, true).await?;
         let Some(worker) = worker else {
             return Ok(pb::ProcessResponse {
                 agent: AGENT_NAME.to_owned(),
@@ -380,10 +327,6 @@ fn worker_error(agent: &str, status: &Status) -> AgentError {
     }
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
 #[tonic::async_trait]
 impl pb::agent_server::Agent for RootAgent {
     async fn process(
@@ -427,6 +370,9 @@ impl pb::router_server::Router for RootAgent {
         &self,
         request: Request<pb::ProcessRequest>,
     ) -> Result<Response<pb::RouteDecision>, Status> {
-        Ok(Response::new(self.route(request.get_ref())?.decision))
+        let budget = deadline::budget(request.metadata(), self.call_timeout);
+        Ok(Response::new(
+            self.route(request.get_ref(), budget, false).await?.decision,
+        ))
     }
 }

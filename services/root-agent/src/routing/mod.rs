@@ -1,22 +1,129 @@
-//! The routing cascade: explicit agent → rules → (embeddings, LLM: later stages plug in here as
-//! further [`Classifier`]s) → `needs_clarification`. Each stage answers with a confidence; the
-//! first stage whose best answer clears the threshold, unambiguously, decides.
+//! The routing cascade, cheapest first: rules → conversation context → (classification cache) →
+//! embeddings → LLM → `needs_clarification`. Each stage answers with confidences; the first whose
+//! best answer clears its threshold, unambiguously, decides — and that answer may be "none of
+//! these" (chit-chat, a refund nobody can do), which asks the caller instead of guessing. Which
+//! stages run, and their thresholds, is configuration; a stage that fails (an LLM timeout) is
+//! skipped and named in the decision, never an error.
 
+pub(crate) mod cache;
+pub(crate) mod context;
+#[cfg(feature = "embeddings")]
+pub(crate) mod embeddings;
+pub(crate) mod llm;
+mod route;
 pub(crate) mod rules;
+mod settings;
+mod stages;
 
+pub(crate) use route::{Routing, session_of};
+pub use settings::{EMBEDDINGS_BUILT, RoutingConfig, parse_stages};
+pub use stages::{Stages, StagesError};
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use intentmesh_core::metrics::ServiceMetrics;
 use intentmesh_proto::pb;
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::entities::Extraction;
 
 /// Which stage decided (the wire enum, named for logs and metrics).
 pub(crate) type Stage = pb::RouteStage;
 
-/// One candidate intent: an agent's skill and how sure a stage is of it.
-#[derive(Debug, Clone, PartialEq)]
+/// The stage's name in configuration, metrics and `/route` (`rules`, `embeddings`, ...).
+pub(crate) fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Explicit => "explicit",
+        Stage::Rules => "rules",
+        Stage::Embeddings => "embeddings",
+        Stage::Llm => "llm",
+        Stage::Context => "context",
+        Stage::None | Stage::Unspecified => "none",
+    }
+}
+
+/// A card's patterns, compiled; an invalid one is logged and left out.
+pub(crate) fn compile_patterns(
+    card: &pb::AgentCard,
+    skill: &pb::Skill,
+    patterns: &[String],
+) -> Vec<Regex> {
+    patterns
+        .iter()
+        .filter_map(|p| {
+            match RegexBuilder::new(p)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+            {
+                Ok(re) => Some(re),
+                Err(err) => {
+                    tracing::warn!(agent = %card.name, skill = %skill.id, pattern = %p, %err, "ignoring an invalid pattern");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The skills' exclude patterns: a message one of them matches is not for that skill, whatever
+/// any stage thinks ("refund my payment" is not a payment).
+#[derive(Debug, Default)]
+pub(crate) struct Exclusions(Vec<(String, String, Vec<Regex>)>);
+
+impl Exclusions {
+    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
+        Self(
+            cards
+                .into_iter()
+                .flat_map(|card| {
+                    card.skills.iter().filter_map(move |skill| {
+                        let patterns = compile_patterns(card, skill, &skill.exclude_patterns);
+                        (!patterns.is_empty())
+                            .then(|| (card.name.clone(), skill.id.clone(), patterns))
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The skills `message` rules out.
+    fn ruled_out(&self, message: &str) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(_, _, patterns)| patterns.iter().any(|p| p.is_match(message)))
+            .map(|(agent, skill, _)| (agent.as_str(), skill.as_str()))
+            .collect()
+    }
+}
+
+/// The skill id of "none of these".
+pub(crate) const NONE: &str = "none";
+
+/// One candidate intent — an agent's skill, or "none of these" — and how sure a stage is of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Scored {
     pub(crate) agent: String,
     pub(crate) skill: String,
     pub(crate) confidence: f64,
+}
+
+impl Scored {
+    pub(crate) fn none(confidence: f64) -> Self {
+        Self {
+            agent: String::new(),
+            skill: NONE.to_owned(),
+            confidence,
+        }
+    }
+
+    /// "None of these": nothing any agent can do.
+    pub(crate) fn is_none(&self) -> bool {
+        self.agent.is_empty()
+    }
 }
 
 /// What a classifier sees.
@@ -24,73 +131,288 @@ pub(crate) struct Scored {
 pub(crate) struct Input<'a> {
     pub(crate) message: &'a str,
     pub(crate) extraction: &'a Extraction,
+    /// The previous routed turn of this conversation, if the caller named a session.
+    pub(crate) previous: Option<&'a pb::ConversationTurn>,
+    /// When the whole request must be answered.
+    pub(crate) deadline: Instant,
+}
+
+/// A stage's answer: every intent it has an opinion on, best first, and the entities it read
+/// (the LLM's; the deterministic parsers' are the root's own).
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) ranked: Vec<Scored>,
+    pub(crate) entities: Option<pb::Entities>,
+}
+
+impl Outcome {
+    pub(crate) fn ranked(mut ranked: Vec<Scored>) -> Self {
+        ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        Self {
+            ranked,
+            entities: None,
+        }
+    }
+}
+
+/// A stage that could not answer; `reason` is a metric label (`timeout`, `circuit_open`, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub(crate) struct StageError {
+    pub(crate) reason: &'static str,
+    pub(crate) detail: String,
 }
 
 /// A stage of the cascade.
-pub(crate) trait Classifier: Send + Sync + std::fmt::Debug {
+#[async_trait]
+pub(crate) trait Classifier: Send + Sync + fmt::Debug {
     fn stage(&self) -> Stage;
-    /// Every skill it has an opinion on, best first.
-    fn classify(&self, input: &Input<'_>) -> Vec<Scored>;
+
+    /// Whether its answers are worth caching (the embedding and LLM stages).
+    fn cacheable(&self) -> bool {
+        false
+    }
+
+    async fn classify(&self, input: &Input<'_>) -> Result<Outcome, StageError>;
 }
 
-/// The outcome of routing.
+/// What the cascade concluded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Verdict {
+    Routed {
+        best: Scored,
+        stage: i32,
+    },
+    /// A stage was sure it is none of the skills.
+    Unsupported {
+        stage: i32,
+        candidates: Vec<Scored>,
+    },
+    /// No stage was sure of anything.
+    Unsure {
+        candidates: Vec<Scored>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Decision {
-    Routed { best: Scored, stage: Stage },
-    NeedsClarification { candidates: Vec<Scored> },
+pub(crate) struct Decision {
+    pub(crate) verdict: Verdict,
+    /// Entities the deciding stage read (the LLM's), to fill what the parsers missed.
+    pub(crate) entities: Option<pb::Entities>,
+    pub(crate) cached: bool,
+    /// Stages that failed on the way (`llm`), in order.
+    pub(crate) degraded: Vec<&'static str>,
+}
+
+/// A stage and the confidence it must reach to decide.
+#[derive(Debug)]
+pub(crate) struct Step {
+    pub(crate) classifier: Box<dyn Classifier>,
+    pub(crate) min_confidence: f64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Cascade {
-    stages: Vec<Box<dyn Classifier>>,
-    /// A stage answers only at or above this confidence.
-    min_confidence: f64,
+    steps: Vec<Step>,
+    /// The least confidence any answer needs, also when a failed stage leaves an earlier answer
+    /// to fall back on.
+    floor: f64,
     /// Two answers closer than this are ambiguous: ask rather than guess.
     ambiguity_margin: f64,
+    cache: Option<cache::Cache>,
+    metrics: Option<Arc<ServiceMetrics>>,
+    exclusions: Exclusions,
+}
+
+/// The best answer, when it clears `min` and beats the runner-up by `margin`.
+fn confident(ranked: &[Scored], min: f64, margin: f64) -> Option<&Scored> {
+    let best = ranked.first()?;
+    let runner_up = ranked.get(1).map_or(0.0, |s| s.confidence);
+    (best.confidence >= min && best.confidence - runner_up >= margin).then_some(best)
+}
+
+enum CacheState {
+    NotAsked,
+    Missed(String),
+    Unusable,
 }
 
 impl Cascade {
-    pub(crate) fn new(
-        stages: Vec<Box<dyn Classifier>>,
-        min_confidence: f64,
-        ambiguity_margin: f64,
-    ) -> Self {
+    pub(crate) fn new(steps: Vec<Step>, floor: f64, ambiguity_margin: f64) -> Self {
         Self {
-            stages,
-            min_confidence,
+            steps,
+            floor,
             ambiguity_margin,
+            cache: None,
+            metrics: None,
+            exclusions: Exclusions::default(),
         }
     }
 
-    pub(crate) fn decide(&self, input: &Input<'_>) -> Decision {
-        let mut seen: Vec<Scored> = Vec::new();
-        for stage in &self.stages {
-            let scored = stage.classify(input);
-            if let Some(best) = scored.first() {
-                let runner_up = scored.get(1).map_or(0.0, |s| s.confidence);
-                if best.confidence >= self.min_confidence
-                    && best.confidence - runner_up >= self.ambiguity_margin
-                {
-                    return Decision::Routed {
-                        best: best.clone(),
-                        stage: stage.stage(),
-                    };
+    pub(crate) fn with_exclusions(mut self, exclusions: Exclusions) -> Self {
+        self.exclusions = exclusions;
+        self
+    }
+
+    /// Answers of the stages from the first cacheable one on are cached here.
+    pub(crate) fn with_cache(mut self, cache: Option<cache::Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub(crate) fn with_metrics(mut self, metrics: Arc<ServiceMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The stages in order, by name.
+    pub(crate) fn stage_names(&self) -> Vec<&'static str> {
+        self.steps
+            .iter()
+            .map(|s| stage_name(s.classifier.stage()))
+            .collect()
+    }
+
+    pub(crate) async fn decide(&self, input: &Input<'_>) -> Decision {
+        // Every skill any stage scored, with the stage that scored it best.
+        let mut seen: Vec<(Scored, Stage)> = Vec::new();
+        let mut degraded = Vec::new();
+        let mut cache_state = CacheState::NotAsked;
+        let ruled_out = self.exclusions.ruled_out(input.message);
+        for step in &self.steps {
+            let classifier = &step.classifier;
+            let stage = classifier.stage();
+            if classifier.cacheable() && matches!(cache_state, CacheState::NotAsked) {
+                cache_state = CacheState::Unusable;
+                if let Some(cache) = &self.cache {
+                    let key = cache.key(input.message);
+                    match cache.get(&key).await {
+                        Ok(Some(mut hit)) => {
+                            self.count_cache("hit");
+                            hit.cached = true;
+                            return hit;
+                        }
+                        Ok(None) => {
+                            self.count_cache("miss");
+                            cache_state = CacheState::Missed(key);
+                        }
+                        Err(err) => {
+                            self.count_cache("error");
+                            tracing::warn!(%err, "classification cache unavailable");
+                        }
+                    }
                 }
             }
-            for s in scored {
+            let started = Instant::now();
+            let answer = classifier.classify(input).await;
+            if let Some(m) = &self.metrics {
+                m.routing()
+                    .stage_took(stage_name(stage), started.elapsed().as_secs_f64());
+            }
+            let mut outcome = match answer {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    tracing::warn!(stage = stage_name(stage), %err, "routing stage failed; going on without it");
+                    if let Some(m) = &self.metrics {
+                        m.routing().stage_failed(stage_name(stage), err.reason);
+                    }
+                    degraded.push(stage_name(stage));
+                    continue;
+                }
+            };
+            outcome
+                .ranked
+                .retain(|s| !ruled_out.contains(&(s.agent.as_str(), s.skill.as_str())));
+            if let Some(best) =
+                confident(&outcome.ranked, step.min_confidence, self.ambiguity_margin)
+            {
+                let verdict = if best.is_none() {
+                    Verdict::Unsupported {
+                        stage: stage as i32,
+                        candidates: ranked_skills(seen),
+                    }
+                } else {
+                    Verdict::Routed {
+                        best: best.clone(),
+                        stage: stage as i32,
+                    }
+                };
+                let decision = Decision {
+                    verdict,
+                    entities: outcome.entities,
+                    cached: false,
+                    degraded,
+                };
+                self.remember(cache_state, &decision).await;
+                return decision;
+            }
+            for s in outcome.ranked.into_iter().filter(|s| !s.is_none()) {
                 match seen
                     .iter_mut()
-                    .find(|x| x.agent == s.agent && x.skill == s.skill)
+                    .find(|(x, _)| x.agent == s.agent && x.skill == s.skill)
                 {
-                    Some(x) => x.confidence = x.confidence.max(s.confidence),
-                    None => seen.push(s),
+                    Some((x, at)) if s.confidence > x.confidence => {
+                        x.confidence = s.confidence;
+                        *at = stage;
+                    }
+                    Some(_) => {}
+                    None => seen.push((s, stage)),
                 }
             }
         }
-        seen.retain(|s| s.confidence > 0.0);
-        seen.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        Decision::NeedsClarification { candidates: seen }
+        seen.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
+        // A stage that would have been asked failed: the earlier stages' best answer, if it is
+        // good enough on its own, rather than a question.
+        if !degraded.is_empty() {
+            let ranked: Vec<Scored> = seen.iter().map(|(s, _)| s.clone()).collect();
+            if let Some(best) = confident(&ranked, self.floor, self.ambiguity_margin) {
+                let stage = seen[0].1;
+                return Decision {
+                    verdict: Verdict::Routed {
+                        best: best.clone(),
+                        stage: stage as i32,
+                    },
+                    entities: None,
+                    cached: false,
+                    degraded,
+                };
+            }
+        }
+        let decision = Decision {
+            verdict: Verdict::Unsure {
+                candidates: ranked_skills(seen),
+            },
+            entities: None,
+            cached: false,
+            degraded,
+        };
+        self.remember(cache_state, &decision).await;
+        decision
     }
+
+    /// Caches a decision the expensive stages reached without failing.
+    async fn remember(&self, state: CacheState, decision: &Decision) {
+        if let (CacheState::Missed(key), Some(cache)) = (state, &self.cache)
+            && decision.degraded.is_empty()
+            && let Err(err) = cache.put(&key, decision).await
+        {
+            tracing::warn!(%err, "could not cache a classification");
+        }
+    }
+
+    fn count_cache(&self, result: &str) {
+        if let Some(m) = &self.metrics {
+            m.routing().cache_lookup(result);
+        }
+    }
+}
+
+fn ranked_skills(mut seen: Vec<(Scored, Stage)>) -> Vec<Scored> {
+    seen.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
+    seen.into_iter()
+        .map(|(s, _)| s)
+        .filter(|s| s.confidence > 0.0)
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,13 +4,15 @@
 
 use std::collections::HashSet;
 
-use intentmesh_proto::pb;
-use regex::{Regex, RegexBuilder};
+use async_trait::async_trait;
 
-use super::{Classifier, Input, Scored, Stage};
+use intentmesh_proto::pb;
+use regex::Regex;
+
+use super::{Classifier, Input, Outcome, Scored, Stage, StageError, compile_patterns};
 use crate::entities::{
     STOPWORDS,
-    tokens::{find_phrase, singular, words},
+    tokens::{find_phrase, singular, typo_of, words},
 };
 
 /// Weights of the evidence. The sum is capped at 1.
@@ -22,6 +24,8 @@ const FIRST_WORD: f64 = 0.3;
 const EACH_MORE_WORD: f64 = 0.1;
 const WORD_CAP: f64 = 0.4;
 const EXAMPLES: f64 = 0.3;
+/// Every content word is the skill's own (product and category words): "laptops", "furniture".
+const COVERED: f64 = 0.3;
 
 #[derive(Debug)]
 struct SkillRules {
@@ -32,6 +36,8 @@ struct SkillRules {
     examples: Vec<HashSet<String>>,
     /// Words of the skill's vocabularies other than categories (for search: product words).
     words: HashSet<String>,
+    /// Words of the skill's category names and synonyms.
+    category_words: HashSet<String>,
     accepts: HashSet<String>,
     has_categories: bool,
 }
@@ -54,17 +60,7 @@ impl RuleClassifier {
         let mut skills = Vec::new();
         for card in cards {
             for skill in &card.skills {
-                let patterns = skill
-                    .patterns
-                    .iter()
-                    .filter_map(|p| match RegexBuilder::new(p).case_insensitive(true).size_limit(1 << 20).build() {
-                        Ok(re) => Some(re),
-                        Err(err) => {
-                            tracing::warn!(agent = %card.name, skill = %skill.id, pattern = %p, %err, "ignoring an invalid pattern");
-                            None
-                        }
-                    })
-                    .collect();
+                let patterns = compile_patterns(card, skill, &skill.patterns);
                 let vocabulary: HashSet<String> = skill
                     .vocabularies
                     .iter()
@@ -87,6 +83,15 @@ impl RuleClassifier {
                     patterns,
                     examples: skill.examples.iter().map(|e| content_words(e)).collect(),
                     words: vocabulary,
+                    category_words: skill
+                        .vocabularies
+                        .iter()
+                        .filter(|v| v.entity == "category")
+                        .flat_map(|v| &v.terms)
+                        .flat_map(|t| std::iter::once(&t.value).chain(&t.synonyms))
+                        .flat_map(|t| words(t))
+                        .map(|w| singular(&w).to_owned())
+                        .collect(),
                     accepts: skill.entities.iter().cloned().collect(),
                     has_categories: skill.vocabularies.iter().any(|v| v.entity == "category"),
                 });
@@ -100,7 +105,12 @@ impl RuleClassifier {
         let named = rules
             .tags
             .iter()
-            .filter(|t| find_phrase(&x.tokens, t).is_some())
+            .filter(|t| {
+                find_phrase(&x.tokens, t).is_some()
+                    // A one-word tag mistyped ("pya", "serch") still names its skill.
+                    || (t.len() == 1
+                        && x.tokens.iter().any(|w| typo_of(singular(&w.text), &t[0])))
+            })
             .count()
             + rules
                 .patterns
@@ -131,12 +141,22 @@ impl RuleClassifier {
         }
         score += entity.min(ENTITY_CAP);
 
+        let is_known = |w: &String, set: &HashSet<String>| {
+            set.contains(w) || set.iter().any(|k| typo_of(w, k))
+        };
         let known = message_words
             .iter()
-            .filter(|w| rules.words.contains(*w))
+            .filter(|w| is_known(w, &rules.words))
             .count();
         if known > 0 {
             score += (FIRST_WORD + EACH_MORE_WORD * (known - 1) as f64).min(WORD_CAP);
+        }
+        if !message_words.is_empty()
+            && message_words
+                .iter()
+                .all(|w| is_known(w, &rules.words) || is_known(w, &rules.category_words))
+        {
+            score += COVERED;
         }
         if !message_words.is_empty() {
             let overlap = rules
@@ -150,12 +170,20 @@ impl RuleClassifier {
     }
 }
 
+#[async_trait]
 impl Classifier for RuleClassifier {
     fn stage(&self) -> Stage {
         Stage::Rules
     }
 
-    fn classify(&self, input: &Input<'_>) -> Vec<Scored> {
+    async fn classify(&self, input: &Input<'_>) -> Result<Outcome, StageError> {
+        Ok(self.rank(input))
+    }
+}
+
+impl RuleClassifier {
+    /// Every skill, best first (synchronous: the rules take microseconds).
+    pub(crate) fn rank(&self, input: &Input<'_>) -> Outcome {
         let message_words: HashSet<String> = input
             .extraction
             .tokens
@@ -163,7 +191,7 @@ impl Classifier for RuleClassifier {
             .map(|t| singular(&t.text).to_owned())
             .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
             .collect();
-        let mut scored: Vec<Scored> = self
+        let scored: Vec<Scored> = self
             .skills
             .iter()
             .map(|r| Scored {
@@ -172,7 +200,6 @@ impl Classifier for RuleClassifier {
                 confidence: (Self::score(r, input, &message_words) * 1000.0).round() / 1000.0,
             })
             .collect();
-        scored.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        scored
+        Outcome::ranked(scored)
     }
 }

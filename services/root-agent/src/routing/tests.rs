@@ -1,34 +1,61 @@
-//! The rules stage against the real agents' descriptions.
+//! The cascade's rules (with scripted stages) and the rules stage against the real agents'
+//! descriptions.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use intentmesh_core::adapters::memory::MemoryRouteCache;
 
 use super::{rules::RuleClassifier, *};
 use crate::entities::{Vocabulary, extract};
 
-fn route(message: &str) -> Decision {
-    let cards = [
+fn cards() -> [pb::AgentCard; 2] {
+    [
         intentmesh_payment_agent::card(),
         intentmesh_search_agent::card(),
-    ];
-    let vocabulary = Vocabulary::from_cards(&cards);
-    let cascade = Cascade::new(vec![Box::new(RuleClassifier::new(&cards))], 0.5, 0.1);
-    let extraction = extract(message, &vocabulary);
-    cascade.decide(&Input {
-        message,
-        extraction: &extraction,
-    })
+    ]
 }
 
-fn agent_of(message: &str) -> Option<String> {
-    match route(message) {
-        Decision::Routed { best, stage } => {
-            assert_eq!(stage, Stage::Rules);
+async fn route(message: &str) -> Decision {
+    let cards = cards();
+    let vocabulary = Vocabulary::from_cards(&cards);
+    let cascade = Cascade::new(
+        vec![Step {
+            classifier: Box::new(RuleClassifier::new(&cards)),
+            min_confidence: 0.5,
+        }],
+        0.5,
+        0.1,
+    )
+    .with_exclusions(Exclusions::new(&cards));
+    let extraction = extract(message, &vocabulary);
+    cascade
+        .decide(&Input {
+            message,
+            extraction: &extraction,
+            previous: None,
+            deadline: Instant::now() + Duration::from_secs(1),
+        })
+        .await
+}
+
+async fn agent_of(message: &str) -> Option<String> {
+    match route(message).await.verdict {
+        Verdict::Routed { best, stage } => {
+            assert_eq!(stage, Stage::Rules as i32);
             Some(best.agent)
         }
-        Decision::NeedsClarification { .. } => None,
+        _ => None,
     }
 }
 
-#[test]
-fn payments_route_to_payment() {
+#[tokio::test]
+async fn payments_route_to_payment() {
     for m in [
         "I want to pay $100 for order #12345",
         "pay $100",
@@ -39,12 +66,12 @@ fn payments_route_to_payment() {
         "transfer 30 euros for order 9001",
         "Pay twenty five dollars",
     ] {
-        assert_eq!(agent_of(m).as_deref(), Some("payment"), "{m}");
+        assert_eq!(agent_of(m).await.as_deref(), Some("payment"), "{m}");
     }
 }
 
-#[test]
-fn searches_route_to_search() {
+#[tokio::test]
+async fn searches_route_to_search() {
     for m in [
         "search for wireless headphones under $50",
         "find running shoes between 40 and 80 dollars",
@@ -55,12 +82,12 @@ fn searches_route_to_search() {
         "show me kitchen knives",
         "looking for a bluetooth speaker under 30 euros",
     ] {
-        assert_eq!(agent_of(m).as_deref(), Some("search"), "{m}");
+        assert_eq!(agent_of(m).await.as_deref(), Some("search"), "{m}");
     }
 }
 
-#[test]
-fn no_match_asks_instead_of_guessing() {
+#[tokio::test]
+async fn no_match_asks_instead_of_guessing() {
     for m in [
         "hello",
         "what's the weather like?",
@@ -68,6 +95,216 @@ fn no_match_asks_instead_of_guessing() {
         "asdfgh qwerty",
         "42",
     ] {
-        assert_eq!(agent_of(m), None, "{m}");
+        assert_eq!(agent_of(m).await, None, "{m}");
     }
+}
+
+#[tokio::test]
+async fn exclude_patterns_rule_a_skill_out() {
+    for m in [
+        "refund my last payment",
+        "I was charged twice for order 881, give me my money back",
+        "where is my order 12345? I already paid",
+    ] {
+        assert_eq!(agent_of(m).await, None, "{m}");
+    }
+}
+
+/// A stage that answers what it is told, and counts how often it is asked.
+#[derive(Debug)]
+struct Scripted {
+    stage: Stage,
+    answer: Result<Vec<Scored>, &'static str>,
+    cacheable: bool,
+    asked: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Classifier for Scripted {
+    fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    fn cacheable(&self) -> bool {
+        self.cacheable
+    }
+
+    async fn classify(&self, _input: &Input<'_>) -> Result<Outcome, StageError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        match &self.answer {
+            Ok(ranked) => Ok(Outcome::ranked(ranked.clone())),
+            Err(reason) => Err(StageError {
+                reason,
+                detail: "scripted".into(),
+            }),
+        }
+    }
+}
+
+fn scored(agent: &str, confidence: f64) -> Scored {
+    Scored {
+        agent: agent.into(),
+        skill: "s".into(),
+        confidence,
+    }
+}
+
+fn step(
+    stage: Stage,
+    min_confidence: f64,
+    answer: Result<Vec<Scored>, &'static str>,
+) -> (Step, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    (
+        Step {
+            classifier: Box::new(Scripted {
+                stage,
+                answer,
+                cacheable: matches!(stage, Stage::Embeddings | Stage::Llm),
+                asked: Arc::clone(&asked),
+            }),
+            min_confidence,
+        },
+        asked,
+    )
+}
+
+async fn decide(cascade: &Cascade, message: &str) -> Decision {
+    let extraction = Extraction::default();
+    cascade
+        .decide(&Input {
+            message,
+            extraction: &extraction,
+            previous: None,
+            deadline: Instant::now() + Duration::from_secs(1),
+        })
+        .await
+}
+
+#[tokio::test]
+async fn each_stage_has_its_own_threshold_and_the_first_sure_one_decides() {
+    let (rules, _) = step(Stage::Rules, 0.5, Ok(vec![scored("a", 0.45)]));
+    let (emb, _) = step(Stage::Embeddings, 0.4, Ok(vec![scored("b", 0.42)]));
+    let (llm, llm_asked) = step(Stage::Llm, 0.5, Ok(vec![scored("a", 0.9)]));
+    let cascade = Cascade::new(vec![rules, emb, llm], 0.3, 0.1);
+    let d = decide(&cascade, "x").await;
+    assert_eq!(
+        d.verdict,
+        Verdict::Routed {
+            best: scored("b", 0.42),
+            stage: Stage::Embeddings as i32
+        }
+    );
+    assert_eq!(
+        llm_asked.load(Ordering::SeqCst),
+        0,
+        "later stages are not asked"
+    );
+}
+
+#[tokio::test]
+async fn close_answers_are_ambiguous_and_ask() {
+    let (rules, _) = step(
+        Stage::Rules,
+        0.5,
+        Ok(vec![scored("a", 0.8), scored("b", 0.75)]),
+    );
+    let cascade = Cascade::new(vec![rules], 0.5, 0.1);
+    match decide(&cascade, "x").await.verdict {
+        Verdict::Unsure { candidates } => {
+            assert_eq!(candidates, vec![scored("a", 0.8), scored("b", 0.75)]);
+        }
+        other => panic!("expected a question, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_sure_none_stops_the_cascade() {
+    let (rules, _) = step(Stage::Rules, 0.5, Ok(vec![scored("a", 0.2)]));
+    let (emb, _) = step(
+        Stage::Embeddings,
+        0.6,
+        Ok(vec![Scored::none(0.9), scored("a", 0.1)]),
+    );
+    let (llm, llm_asked) = step(Stage::Llm, 0.5, Ok(vec![scored("a", 0.9)]));
+    let cascade = Cascade::new(vec![rules, emb, llm], 0.5, 0.1);
+    match decide(&cascade, "x").await.verdict {
+        Verdict::Unsupported { stage, candidates } => {
+            assert_eq!(stage, Stage::Embeddings as i32);
+            assert_eq!(candidates, vec![scored("a", 0.2)]);
+        }
+        other => panic!("expected none of these, got {other:?}"),
+    }
+    assert_eq!(llm_asked.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_failed_stage_falls_back_to_an_earlier_good_enough_answer() {
+    // Rules need 0.8 to decide alone, but 0.6 clears the floor once the LLM cannot be asked.
+    let (rules, _) = step(Stage::Rules, 0.8, Ok(vec![scored("a", 0.6)]));
+    let (llm, _) = step(Stage::Llm, 0.5, Err("timeout"));
+    let cascade = Cascade::new(vec![rules, llm], 0.5, 0.1);
+    let d = decide(&cascade, "x").await;
+    assert_eq!(
+        d.verdict,
+        Verdict::Routed {
+            best: scored("a", 0.6),
+            stage: Stage::Rules as i32
+        }
+    );
+    assert_eq!(d.degraded, vec!["llm"]);
+
+    // Below the floor: a question, still no error.
+    let (rules, _) = step(Stage::Rules, 0.8, Ok(vec![scored("a", 0.3)]));
+    let (llm, _) = step(Stage::Llm, 0.5, Err("timeout"));
+    let cascade = Cascade::new(vec![rules, llm], 0.5, 0.1);
+    let d = decide(&cascade, "x").await;
+    assert!(matches!(d.verdict, Verdict::Unsure { .. }), "{d:?}");
+    assert_eq!(d.degraded, vec!["llm"]);
+}
+
+#[tokio::test]
+async fn the_cache_answers_for_the_expensive_stages() {
+    let store: Arc<dyn intentmesh_core::ports::RouteCache> =
+        Arc::new(MemoryRouteCache::new(100, Duration::from_secs(60)));
+    let (rules, rules_asked) = step(Stage::Rules, 0.5, Ok(vec![scored("a", 0.1)]));
+    let (emb, emb_asked) = step(Stage::Embeddings, 0.5, Ok(vec![scored("b", 0.9)]));
+    let cascade = Cascade::new(vec![rules, emb], 0.5, 0.1)
+        .with_cache(Some(cache::Cache::new(Arc::clone(&store), b"cards v1")));
+    let first = decide(&cascade, "Find me a lamp").await;
+    assert!(!first.cached);
+    let second = decide(&cascade, "  find me a LAMP ").await;
+    assert!(second.cached, "the normalised message hits");
+    assert_eq!(second.verdict, first.verdict);
+    assert_eq!(
+        emb_asked.load(Ordering::SeqCst),
+        1,
+        "the hit skipped the embeddings"
+    );
+    assert_eq!(
+        rules_asked.load(Ordering::SeqCst),
+        2,
+        "the rules still run first"
+    );
+
+    // Other cards: another fingerprint, no stale answer.
+    let (rules, _) = step(Stage::Rules, 0.5, Ok(vec![]));
+    let (emb, emb_asked) = step(Stage::Embeddings, 0.5, Ok(vec![scored("c", 0.9)]));
+    let cascade = Cascade::new(vec![rules, emb], 0.5, 0.1)
+        .with_cache(Some(cache::Cache::new(store, b"cards v2")));
+    assert!(!decide(&cascade, "find me a lamp").await.cached);
+    assert_eq!(emb_asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn failures_are_not_cached() {
+    let store: Arc<dyn intentmesh_core::ports::RouteCache> =
+        Arc::new(MemoryRouteCache::new(100, Duration::from_secs(60)));
+    let (llm, llm_asked) = step(Stage::Llm, 0.5, Err("timeout"));
+    let cascade =
+        Cascade::new(vec![llm], 0.5, 0.1).with_cache(Some(cache::Cache::new(store, b"x")));
+    decide(&cascade, "hm").await;
+    let again = decide(&cascade, "hm").await;
+    assert!(!again.cached);
+    assert_eq!(llm_asked.load(Ordering::SeqCst), 2);
 }

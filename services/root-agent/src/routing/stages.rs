@@ -1,0 +1,189 @@
+//! What the stages need that outlives one set of cards — the embedding model, the LLM client and
+//! its breaker, the cache — and the cascade built from them for the cards of the moment.
+
+use std::sync::Arc;
+
+use intentmesh_core::{metrics::ServiceMetrics, ports::RouteCache, resilience::CircuitBreaker};
+use intentmesh_llm::LlmClient;
+use intentmesh_proto::pb;
+use prost::Message;
+
+use super::{
+    Cascade, Classifier, Exclusions, Stage, Step, cache::Cache, context::ContextClassifier,
+    llm::LlmClassifier, rules::RuleClassifier, settings::RoutingConfig,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagesError {
+    #[error("the embedding model could not be loaded from {dir}: {reason}")]
+    Embeddings { dir: String, reason: String },
+    #[error("the LLM client could not be set up: {0}")]
+    Llm(String),
+}
+
+#[derive(Debug)]
+pub struct Stages {
+    config: RoutingConfig,
+    #[cfg(feature = "embeddings")]
+    embedder: Option<intentmesh_embeddings::BatchEmbedder>,
+    #[cfg(feature = "embeddings")]
+    examples: super::embeddings::ExampleVectors,
+    llm: Option<(LlmClient, CircuitBreaker)>,
+    cache: Option<Arc<dyn RouteCache>>,
+    metrics: Option<Arc<ServiceMetrics>>,
+}
+
+impl Stages {
+    /// Loads what the configured stages need (the embedding model once, checked by sha256).
+    pub async fn start(
+        config: RoutingConfig,
+        cache: Option<Arc<dyn RouteCache>>,
+        metrics: Option<Arc<ServiceMetrics>>,
+    ) -> Result<Self, StagesError> {
+        #[cfg(feature = "embeddings")]
+        let embedder = if config.stages.contains(&Stage::Embeddings) {
+            let dir = config.model_dir.clone();
+            let shown = dir.display().to_string();
+            let loaded =
+                tokio::task::spawn_blocking(move || intentmesh_embeddings::Embedder::load(&dir))
+                    .await
+                    .map_err(|e| StagesError::Embeddings {
+                        dir: shown.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .map_err(|e| StagesError::Embeddings {
+                        dir: shown.clone(),
+                        reason: e.to_string(),
+                    })?;
+            tracing::info!(dir = %shown, "embedding model loaded");
+            Some(intentmesh_embeddings::BatchEmbedder::spawn(
+                loaded,
+                config.max_batch,
+            ))
+        } else {
+            None
+        };
+        let llm = if config.stages.contains(&Stage::Llm) {
+            let client =
+                LlmClient::new(config.llm.clone()).map_err(|e| StagesError::Llm(e.to_string()))?;
+            let mut breaker = CircuitBreaker::new("llm", config.llm_breaker);
+            if let Some(m) = &metrics {
+                breaker = breaker.reported_in(Arc::clone(m));
+            }
+            Some((client, breaker))
+        } else {
+            None
+        };
+        if let Some(m) = &metrics {
+            let failing: Vec<&str> = config
+                .stages
+                .iter()
+                .filter(|s| matches!(s, Stage::Embeddings | Stage::Llm))
+                .map(|s| super::stage_name(*s))
+                .collect();
+            m.routing().init(&failing);
+        }
+        Ok(Self {
+            #[cfg(feature = "embeddings")]
+            embedder,
+            #[cfg(feature = "embeddings")]
+            examples: super::embeddings::ExampleVectors::default(),
+            llm,
+            cache: cache.filter(|_| !config.cache_ttl.is_zero()),
+            metrics,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &RoutingConfig {
+        &self.config
+    }
+
+    /// The cascade for these cards. A stage that cannot be built (the model failed on the
+    /// examples) is left out, with a warning.
+    pub(crate) async fn cascade(&self, cards: &[&pb::AgentCard]) -> Cascade {
+        let c = &self.config;
+        let mut steps = Vec::new();
+        for stage in &c.stages {
+            let (classifier, min_confidence): (Box<dyn Classifier>, f64) = match stage {
+                Stage::Rules => (
+                    Box::new(RuleClassifier::new(cards.iter().copied())),
+                    c.min_confidence,
+                ),
+                Stage::Context if c.conversation_turns > 0 => (
+                    Box::new(ContextClassifier::new(cards.iter().copied())),
+                    c.min_confidence,
+                ),
+                #[cfg(feature = "embeddings")]
+                Stage::Embeddings => {
+                    let Some(embedder) = &self.embedder else {
+                        continue;
+                    };
+                    match super::embeddings::EmbeddingClassifier::build(
+                        embedder.clone(),
+                        &self.examples,
+                        cards,
+                    )
+                    .await
+                    {
+                        Ok(stage) => (Box::new(stage), c.embeddings_min_confidence),
+                        Err(err) => {
+                            tracing::warn!(%err, "embedding stage left out");
+                            continue;
+                        }
+                    }
+                }
+                Stage::Llm => {
+                    let Some((client, breaker)) = &self.llm else {
+                        continue;
+                    };
+                    (
+                        Box::new(LlmClassifier::new(
+                            client.clone(),
+                            breaker.clone(),
+                            c.llm.timeout,
+                            cards.iter().copied(),
+                            self.metrics.clone(),
+                        )),
+                        c.llm_min_confidence,
+                    )
+                }
+                _ => continue,
+            };
+            steps.push(Step {
+                classifier,
+                min_confidence,
+            });
+        }
+        let cascade = Cascade::new(steps, c.min_confidence, c.ambiguity_margin)
+            .with_exclusions(Exclusions::new(cards.iter().copied()));
+        let cache = self
+            .cache
+            .as_ref()
+            .map(|store| Cache::new(Arc::clone(store), &self.fingerprint(cards, &cascade)));
+        let cascade = cascade.with_cache(cache);
+        match &self.metrics {
+            Some(m) => cascade.with_metrics(Arc::clone(m)),
+            None => cascade,
+        }
+    }
+
+    /// Everything a cached answer depends on.
+    fn fingerprint(&self, cards: &[&pb::AgentCard], cascade: &Cascade) -> Vec<u8> {
+        let c = &self.config;
+        let mut bytes = format!(
+            "v1|{:?}|{}|{}|{}|{}|{}|",
+            cascade.stage_names(),
+            c.min_confidence,
+            c.ambiguity_margin,
+            c.embeddings_min_confidence,
+            c.llm_min_confidence,
+            c.llm.model,
+        )
+        .into_bytes();
+        for card in cards {
+            bytes.extend(card.encode_to_vec());
+        }
+        bytes
+    }
+}
