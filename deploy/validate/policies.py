@@ -254,6 +254,23 @@ def check_every_variable_the_code_reads_is_set_or_deliberately_defaulted():
             assert not missing, (overlay, name(d), sorted(missing))
 
 
+def _mebibytes(quantity):
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    return float(quantity) / (1024 * 1024)
+
+
+def check_the_root_has_room_for_the_embedding_model():
+    # ~220 MiB resident once all-MiniLM-L6-v2 is loaded (measured on the release build).
+    for overlay in OVERLAYS:
+        [root] = [d for d in objects(overlay, "Deployment") if name(d) == "root"]
+        [c] = root["spec"]["template"]["spec"]["containers"]
+        assert _mebibytes(c["resources"]["requests"]["memory"]) >= 256, (overlay, c["resources"])
+        assert _mebibytes(c["resources"]["limits"]["memory"]) >= 512, (overlay, c["resources"])
+
+
 def check_rabbitmq_cluster_against_its_schema():
     schema = json.loads((ROOT / "deploy/validate/schemas/rabbitmqcluster.schema.json").read_text())
     [cluster] = objects("production", "RabbitmqCluster")

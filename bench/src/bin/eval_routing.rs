@@ -31,6 +31,10 @@ struct Args {
     /// Time allowed per message (the LLM stage's budget is half of it).
     #[arg(long, default_value = "10")]
     budget_secs: u64,
+    /// Runs to leave out, by name (`llm` skips the LLM alone over every message, slow with a
+    /// local model on a CPU).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -272,6 +276,8 @@ async fn evaluate(path: &std::path::Path, args: &Args, errors: bool) -> anyhow::
             },
         ));
     }
+
+    configs.retain(|(name, _)| !args.skip.iter().any(|s| s == name));
 
     // Entities on the labelled skill: the parsers alone, whatever the routing.
     let parsers = evaluator(&base, "rules").await?;
