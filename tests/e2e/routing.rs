@@ -315,3 +315,61 @@ async fn the_embedding_stage_understands_what_the_rules_miss() {
     .await;
     assert_eq!(d["status"], "needs_clarification", "{d}");
 }
+
+/// Two root replicas on one Redis (`REDIS_URL`): a conversation started through one continues
+/// through the other, and what one asked the LLM the other finds in the cache.
+#[tokio::test]
+async fn replicas_share_conversations_and_the_cache_through_redis() {
+    let fake = FakeOpenAi::start(Behaviour::Answer(Script::Fixed(
+        ScriptedAnswer::new("search.search", 0.9).with_entities(RawEntities {
+            query: Some("castle bricks".into()),
+            ..Default::default()
+        }),
+    )))
+    .await
+    .expect("fake OpenAI server");
+    let redis = intentmesh_core::test_util::redis_url();
+    let prefix = intentmesh_core::test_util::unique_name("imtest_routing");
+    let mut settings = llm_settings(&fake);
+    settings[0].1 = "rules,context,llm".to_owned();
+    settings.push(("REDIS_URL", redis));
+    settings.push(("REDIS_KEY_PREFIX", prefix));
+    let a = mesh_with(&settings).await;
+    let b = mesh_with(&settings).await;
+
+    let ctx = json!({"session_id": "across"});
+    let (status, paid, _) = a
+        .post(
+            "/process",
+            &json!({"message": "pay $100 for order #777", "user_id": "u1", "context": ctx}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let d = route(
+        &b,
+        json!({"message": "make it $120 instead", "user_id": "u1", "context": ctx}),
+    )
+    .await;
+    assert_eq!(d["stage"], "context", "{d}");
+    assert_eq!(d["entities"]["order_id"], "777", "{d}");
+
+    let message = json!({"message": "something to build castles with", "user_id": "u2"});
+    let first = route(&a, message.clone()).await;
+    assert_eq!(
+        (first["stage"].as_str(), first["cached"].as_bool()),
+        (Some("llm"), Some(false)),
+        "{first}"
+    );
+    let second = route(&b, message).await;
+    assert_eq!(
+        (second["stage"].as_str(), second["cached"].as_bool()),
+        (Some("llm"), Some(true)),
+        "{second}"
+    );
+    assert_eq!(second["entities"]["query"], "castle bricks");
+    assert_eq!(
+        fake.chat_requests().len(),
+        1,
+        "the second replica did not ask the LLM"
+    );
+}
