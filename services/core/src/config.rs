@@ -68,6 +68,29 @@ where
     }
 }
 
+/// As [`parse_or`], and the value must lie in `range` (`1..=64`, `0.0..=1.0`).
+pub fn parse_between<T>(
+    env: &impl Env,
+    key: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display,
+    T::Err: fmt::Display,
+{
+    let value = parse_or(env, key, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            key,
+            &value.to_string(),
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
 /// Parses a duration given in (possibly fractional) seconds.
 pub fn seconds_or(env: &impl Env, key: &str, default: Duration) -> Result<Duration, ConfigError> {
     match env.get(key) {
@@ -181,6 +204,16 @@ mod tests {
             ServerConfig::from_env(&env, "PAYMENT", "127.0.0.1:8001".parse().unwrap()).unwrap();
         assert_eq!(cfg.listen.port(), 9);
         assert_eq!(cfg.request_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bounded_values_stay_in_their_range() {
+        let env: HashMap<&str, &str> = HashMap::from([("POOL", "65"), ("RATIO", "0.25")]);
+        let err = parse_between(&env, "POOL", 4, 1..=64).unwrap_err();
+        assert!(err.to_string().contains("POOL"), "{err}");
+        assert!(err.to_string().contains("between 1 and 64"), "{err}");
+        assert_eq!(parse_between(&env, "RATIO", 0.5, 0.0..=1.0).unwrap(), 0.25);
+        assert_eq!(parse_between(&env, "UNSET", 4, 1..=64).unwrap(), 4);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, Env, parse_or};
+use crate::config::{ConfigError, Env, parse_between, parse_or};
 
 /// Exponential backoff with jitter, bounded in attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,14 +32,7 @@ impl RetryPolicy {
     /// Reads `TASK_MAX_ATTEMPTS`, `TASK_RETRY_BASE_MS`, `TASK_RETRY_MAX_MS`, `TASK_RETRY_JITTER`.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let max_attempts: u32 = parse_or(env, "TASK_MAX_ATTEMPTS", d.max_attempts)?;
-        if !(1..=20).contains(&max_attempts) {
-            return Err(ConfigError::new(
-                "TASK_MAX_ATTEMPTS",
-                &max_attempts.to_string(),
-                "must be between 1 and 20",
-            ));
-        }
+        let max_attempts = parse_between(env, "TASK_MAX_ATTEMPTS", d.max_attempts, 1..=20)?;
         let base: u64 = parse_or(env, "TASK_RETRY_BASE_MS", 1000)?;
         let max: u64 = parse_or(env, "TASK_RETRY_MAX_MS", 60_000)?;
         if base == 0 || max < base {
@@ -49,14 +42,7 @@ impl RetryPolicy {
                 "TASK_RETRY_BASE_MS must be above 0 and at most TASK_RETRY_MAX_MS",
             ));
         }
-        let jitter: f64 = parse_or(env, "TASK_RETRY_JITTER", d.jitter)?;
-        if !(0.0..=1.0).contains(&jitter) {
-            return Err(ConfigError::new(
-                "TASK_RETRY_JITTER",
-                &jitter.to_string(),
-                "must be between 0 and 1",
-            ));
-        }
+        let jitter = parse_between(env, "TASK_RETRY_JITTER", d.jitter, 0.0..=1.0)?;
         Ok(Self {
             max_attempts,
             base: Duration::from_millis(base),

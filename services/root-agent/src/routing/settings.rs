@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use intentmesh_core::{
-    config::{ConfigError, Env, parse_or, seconds_or},
+    config::{ConfigError, Env, parse_between, parse_or, seconds_or},
     resilience::BreakerConfig,
 };
 use intentmesh_llm::{LlmConfig, StructuredMode};
@@ -42,18 +42,6 @@ pub struct RoutingConfig {
     pub conversation_turns: usize,
     /// `CONVERSATION_TTL_SECS`: a session is forgotten after this long without a turn.
     pub conversation_ttl: Duration,
-}
-
-fn unit(env: &impl Env, key: &str, default: f64) -> Result<f64, ConfigError> {
-    let value: f64 = parse_or(env, key, default)?;
-    if !(0.0..=1.0).contains(&value) {
-        return Err(ConfigError::new(
-            key,
-            &value.to_string(),
-            "must be between 0 and 1",
-        ));
-    }
-    Ok(value)
 }
 
 /// The embedding stage exists in this build (cargo feature `embeddings`).
@@ -98,24 +86,21 @@ impl RoutingConfig {
                 "the llm stage needs a key for api.openai.com (or set OPENAI_BASE_URL to a local server)",
             ));
         }
-        let max_batch: usize = parse_or(env, "EMBEDDING_MAX_BATCH", 16)?;
-        if !(1..=256).contains(&max_batch) {
-            return Err(ConfigError::new(
-                "EMBEDDING_MAX_BATCH",
-                &max_batch.to_string(),
-                "must be between 1 and 256",
-            ));
-        }
         Ok(Self {
             stages,
-            min_confidence: unit(env, "ROUTER_MIN_CONFIDENCE", 0.5)?,
-            ambiguity_margin: unit(env, "ROUTER_AMBIGUITY_MARGIN", 0.1)?,
-            embeddings_min_confidence: unit(env, "ROUTER_EMBEDDINGS_MIN_CONFIDENCE", 0.6)?,
-            llm_min_confidence: unit(env, "ROUTER_LLM_MIN_CONFIDENCE", 0.5)?,
+            min_confidence: parse_between(env, "ROUTER_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
+            ambiguity_margin: parse_between(env, "ROUTER_AMBIGUITY_MARGIN", 0.1, 0.0..=1.0)?,
+            embeddings_min_confidence: parse_between(
+                env,
+                "ROUTER_EMBEDDINGS_MIN_CONFIDENCE",
+                0.6,
+                0.0..=1.0,
+            )?,
+            llm_min_confidence: parse_between(env, "ROUTER_LLM_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
             model_dir: env
                 .get("EMBEDDING_MODEL_DIR")
                 .map_or_else(default_model_dir, PathBuf::from),
-            max_batch,
+            max_batch: parse_between(env, "EMBEDDING_MAX_BATCH", 16, 1..=256)?,
             llm: LlmConfig {
                 base_url,
                 api_key,

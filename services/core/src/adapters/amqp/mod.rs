@@ -21,7 +21,7 @@ pub use topology::Names;
 use std::sync::Arc;
 
 use crate::{
-    config::{ConfigError, Env, parse_or},
+    config::{ConfigError, Env, parse_between, parse_or},
     ports::BrokerError,
     tasks::RetryPolicy,
 };
@@ -67,14 +67,7 @@ impl AmqpConfig {
                 "expected an amqp:// or amqps:// URL",
             ));
         }
-        let pool_size: usize = parse_or(env, "RABBITMQ_CONNECTION_POOL_SIZE", 2)?;
-        if !(1..=32).contains(&pool_size) {
-            return Err(ConfigError::new(
-                "RABBITMQ_CONNECTION_POOL_SIZE",
-                &pool_size.to_string(),
-                "must be between 1 and 32",
-            ));
-        }
+        let pool_size = parse_between(env, "RABBITMQ_CONNECTION_POOL_SIZE", 2, 1..=32)?;
         let prefix = env
             .get("TASK_QUEUE_PREFIX")
             .unwrap_or_else(|| "intentmesh".to_owned());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
 
 use crate::{
-    config::{ConfigError, Env, parse_or},
+    config::{ConfigError, Env, parse_between},
     ports::StoreError,
 };
 
@@ -36,14 +36,7 @@ impl RedisConfig {
             return Ok(None);
         };
         Config::from_url(&url).map_err(|e| ConfigError::new("REDIS_URL", &url, e))?;
-        let pool_size: usize = parse_or(env, "REDIS_POOL_SIZE", 4)?;
-        if !(1..=64).contains(&pool_size) {
-            return Err(ConfigError::new(
-                "REDIS_POOL_SIZE",
-                &pool_size.to_string(),
-                "must be between 1 and 64",
-            ));
-        }
+        let pool_size = parse_between(env, "REDIS_POOL_SIZE", 4, 1..=64)?;
         let (record_ttl, result_ttl) = ttls_from_env(env)?;
         Ok(Some(Self {
             url,
