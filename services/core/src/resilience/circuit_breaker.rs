@@ -204,10 +204,29 @@ impl fmt::Debug for CircuitBreaker {
 }
 
 /// A call the breaker let through; its outcome must be recorded (dropping it counts as nothing,
-/// so a canceled call neither opens nor closes the breaker).
+/// so a canceled call neither opens nor closes the breaker — but a probe's slot is freed either
+/// way, or canceled probes would keep a half-open breaker from ever trying again).
 #[derive(Debug)]
 pub struct Permit {
-    probe: bool,
+    /// The breaker's state, for a half-open probe whose slot is still taken.
+    probe: Option<Arc<Mutex<Inner>>>,
+}
+
+impl Permit {
+    fn release(&mut self) {
+        if let Some(inner) = self.probe.take() {
+            let mut inner = inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            inner.probes_in_flight = inner.probes_in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl CircuitBreaker {
@@ -285,10 +304,12 @@ impl CircuitBreaker {
             self.set(&mut inner, BreakerState::HalfOpen);
         }
         match inner.state {
-            BreakerState::Closed => Ok(Permit { probe: false }),
+            BreakerState::Closed => Ok(Permit { probe: None }),
             BreakerState::HalfOpen if inner.probes_in_flight < self.config.recovery_threshold => {
                 inner.probes_in_flight += 1;
-                Ok(Permit { probe: true })
+                Ok(Permit {
+                    probe: Some(Arc::clone(&self.inner)),
+                })
             }
             // Half-open with every probe slot taken: wait for them.
             _ => Err(Duration::from_secs(1)),
@@ -296,11 +317,9 @@ impl CircuitBreaker {
     }
 
     /// Records how a permitted call went.
-    pub fn record(&self, permit: Permit, outcome: Outcome) {
+    pub fn record(&self, mut permit: Permit, outcome: Outcome) {
+        permit.release();
         let mut inner = self.lock();
-        if permit.probe {
-            inner.probes_in_flight = inner.probes_in_flight.saturating_sub(1);
-        }
         match (inner.state, outcome) {
             (_, Outcome::Ignored) => {}
             (BreakerState::Closed, Outcome::Success) => inner.consecutive_failures = 0,

@@ -42,6 +42,23 @@ async fn opens_after_consecutive_failures_only() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_canceled_probe_frees_its_slot() {
+    let b = CircuitBreaker::new("llm", config());
+    fail(&b, 3);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    for _ in 0..5 {
+        // The caller gave up (its future was dropped) before recording anything.
+        drop(b.try_acquire().expect("a probe slot is free again"));
+    }
+    assert_eq!(b.state(), BreakerState::HalfOpen, "canceled probes decide nothing");
+    let first = b.try_acquire().expect("probe 1");
+    let second = b.try_acquire().expect("probe 2");
+    b.record(first, Outcome::Success);
+    b.record(second, Outcome::Success);
+    assert_eq!(b.state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn open_fails_fast_then_half_opens_for_a_few_probes() {
     let b = CircuitBreaker::new("payment", config());
     fail(&b, 3);
