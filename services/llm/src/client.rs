@@ -178,7 +178,11 @@ impl Call<'_> {
             Err(e) if refuses_request(&e) || matches!(e, LlmError::Malformed(_)) => e,
             Err(e) => return Err(e),
         };
-        debug!(reason = %first, "json_schema did not work; trying the forced tool call");
+        // The kind only: a malformed answer's text may echo the user's message.
+        debug!(
+            reason = first.kind(),
+            "json_schema did not work; trying the forced tool call"
+        );
         let classification = self.attempt(Wire::Tools).await?;
         learned.store(LEARNED_TOOLS, Ordering::Relaxed);
         Ok(classification)

@@ -66,10 +66,10 @@ pub struct LlmConfig {
 impl LlmConfig {
     pub const DEFAULT_BASE_URL: &'static str = "https://api.openai.com/v1";
     pub const DEFAULT_MODEL: &'static str = "gpt-4o-mini";
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
     /// The answer is a small JSON object (about 60-90 tokens with every entity null).
     pub const DEFAULT_MAX_COMPLETION_TOKENS: u32 = 200;
-    pub const DEFAULT_MAX_PROMPT_TOKENS: u32 = 4_000;
+    pub const DEFAULT_MAX_PROMPT_TOKENS: u32 = 2_000;
 
     /// `{base_url trimmed of trailing '/'}/chat/completions`.
     pub fn chat_completions_url(&self) -> String {

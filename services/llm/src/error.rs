@@ -9,7 +9,7 @@ pub enum LlmError {
     #[error("the LLM server did not answer in time")]
     Timeout,
     /// Connecting, sending or reading failed.
-    #[error("could not reach the LLM server: {0}")]
+    #[error("could not reach the LLM server")]
     Transport(#[source] reqwest::Error),
     /// A non-2xx answer; `message` is the server's error message, truncated.
     #[error("the LLM server answered {status}: {message}")]

@@ -6,7 +6,7 @@
 //! unsure. A message near nothing at all is "none".
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -44,12 +44,14 @@ const TEMPERATURE: f32 = 0.05;
 const NOTHING_NEAR: f32 = 0.25;
 /// Nearest examples averaged per intent.
 const NEAREST: usize = 2;
+/// Characters of a message embedded (well past the model's 128 tokens).
+const MAX_CHARS: usize = 1000;
 
 /// One intent and its examples' vectors.
 #[derive(Debug)]
 struct Intent {
     scored: Scored,
-    vectors: Vec<Vec<f32>>,
+    vectors: Vec<Arc<[f32]>>,
 }
 
 #[derive(Debug)]
@@ -58,51 +60,51 @@ pub(crate) struct EmbeddingClassifier {
     intents: Vec<Intent>,
 }
 
-/// Vectors of example texts, kept across rebuilds so an unchanged card is not embedded again.
+fn embedding_error(e: &intentmesh_embeddings::EmbedError) -> StageError {
+    StageError {
+        reason: "embedding",
+        detail: e.to_string(),
+    }
+}
+
+/// Vectors of example texts, kept across rebuilds so an unchanged card is not embedded again;
+/// texts no card uses any more are forgotten.
 #[derive(Debug, Default)]
-pub(crate) struct ExampleVectors(Mutex<HashMap<String, Arc<Vec<f32>>>>);
+pub(crate) struct ExampleVectors(Mutex<HashMap<String, Arc<[f32]>>>);
 
 impl ExampleVectors {
-    async fn get(
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<[f32]>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The vectors of exactly `texts` (one batch for those not known yet).
+    async fn refresh(
         &self,
         embedder: &BatchEmbedder,
-        texts: &[String],
-    ) -> Result<Vec<Arc<Vec<f32>>>, StageError> {
+        texts: HashSet<&str>,
+    ) -> Result<HashMap<String, Arc<[f32]>>, StageError> {
         let missing: Vec<String> = {
-            let known = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut missing: Vec<String> = texts
+            let known = self.known();
+            texts
                 .iter()
-                .filter(|t| !known.contains_key(*t))
-                .cloned()
-                .collect();
-            missing.sort();
-            missing.dedup();
-            missing
+                .filter(|t| !known.contains_key(**t))
+                .map(|t| (*t).to_owned())
+                .collect()
         };
-        if !missing.is_empty() {
-            let vectors = embedder
+        let vectors = if missing.is_empty() {
+            Vec::new()
+        } else {
+            embedder
                 .embed_many(missing.clone())
                 .await
-                .map_err(|e| StageError {
-                    reason: "embedding",
-                    detail: e.to_string(),
-                })?;
-            let mut known = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (text, vector) in missing.into_iter().zip(vectors) {
-                known.insert(text, Arc::new(vector));
-            }
-        }
-        let known = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(texts.iter().filter_map(|t| known.get(t).cloned()).collect())
+                .map_err(|e| embedding_error(&e))?
+        };
+        let mut known = self.known();
+        known.extend(missing.into_iter().zip(vectors.into_iter().map(Arc::from)));
+        known.retain(|text, _| texts.contains(text.as_str()));
+        Ok(known.clone())
     }
 }
 
@@ -142,20 +144,25 @@ impl EmbeddingClassifier {
             }
         }
         groups.push((Scored::none(0.0), none));
-        let mut intents = Vec::with_capacity(groups.len());
-        for (scored, texts) in groups {
-            let vectors = memo
-                .get(&embedder, &texts)
-                .await?
-                .iter()
-                .map(|v| v.as_ref().clone())
-                .collect();
-            intents.push(Intent { scored, vectors });
-        }
+        let texts: HashSet<&str> = groups
+            .iter()
+            .flat_map(|(_, texts)| texts.iter().map(String::as_str))
+            .collect();
+        let vectors = memo.refresh(&embedder, texts).await?;
+        let intents = groups
+            .into_iter()
+            .map(|(scored, texts)| Intent {
+                scored,
+                vectors: texts
+                    .iter()
+                    .filter_map(|t| vectors.get(t).cloned())
+                    .collect(),
+            })
+            .collect();
         Ok(Self { embedder, intents })
     }
 
-    /// Every intent, best first, for a message's vector.
+    /// Every intent's confidence for a message's vector.
     fn rank(&self, vector: &[f32]) -> Vec<Scored> {
         let similarity: Vec<f32> = self
             .intents
@@ -176,17 +183,14 @@ impl EmbeddingClassifier {
             .map(|s| ((s - nearest) / TEMPERATURE).exp())
             .collect();
         let total: f32 = weights.iter().sum();
-        let mut ranked: Vec<Scored> = self
-            .intents
+        self.intents
             .iter()
             .zip(weights)
             .map(|(intent, w)| Scored {
                 confidence: f64::from(((w / total) * 1000.0).round() / 1000.0),
                 ..intent.scored.clone()
             })
-            .collect();
-        ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        ranked
+            .collect()
     }
 }
 
@@ -201,14 +205,16 @@ impl Classifier for EmbeddingClassifier {
     }
 
     async fn classify(&self, input: &Input<'_>) -> Result<Outcome, StageError> {
-        let vector = self
-            .embedder
-            .embed(input.message)
+        // The model reads 128 tokens at most: a longer message (the root takes 4 MB over gRPC)
+        // is not tokenised whole on the embedding thread.
+        let message: String = input.message.chars().take(MAX_CHARS).collect();
+        let vector = tokio::time::timeout_at(input.deadline, self.embedder.embed(&message))
             .await
-            .map_err(|e| StageError {
-                reason: "embedding",
-                detail: e.to_string(),
-            })?;
+            .map_err(|_| StageError {
+                reason: "timeout",
+                detail: "the request's deadline passed".to_owned(),
+            })?
+            .map_err(|e| embedding_error(&e))?;
         Ok(Outcome::ranked(self.rank(&vector)))
     }
 }

@@ -3,7 +3,7 @@
 //! never takes more than half of what the request has left, and a token budget; whatever goes
 //! wrong, the stage fails and the cascade goes on without it — the caller never sees an LLM error.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use intentmesh_core::{
@@ -14,11 +14,11 @@ use intentmesh_llm::{Choice, LlmClient, LlmError, RawEntities};
 use intentmesh_proto::pb;
 use tokio::time::Instant;
 
-use super::{Classifier, Input, NONE, Outcome, Scored, Stage, StageError};
+use super::{Classifier, Input, Outcome, Scored, Stage, StageError};
 use crate::entities::{Vocabulary, extract};
 
-/// Examples per skill in the prompt (the budget may drop them all).
-const EXAMPLES: usize = 4;
+/// Less time than this left for the model: not worth asking.
+const TOO_LITTLE_TIME: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub(crate) struct LlmClassifier {
@@ -26,7 +26,9 @@ pub(crate) struct LlmClassifier {
     breaker: CircuitBreaker,
     timeout: Duration,
     choices: Vec<Choice>,
-    vocabulary: Vocabulary,
+    /// The intent each choice id stands for (an id is `agent.skill`, and names may hold dots).
+    intents: HashMap<String, Scored>,
+    vocabulary: Arc<Vocabulary>,
     metrics: Option<Arc<ServiceMetrics>>,
 }
 
@@ -35,31 +37,43 @@ impl LlmClassifier {
         client: LlmClient,
         breaker: CircuitBreaker,
         timeout: Duration,
-        cards: impl IntoIterator<Item = &'a pb::AgentCard> + Clone,
+        cards: impl IntoIterator<Item = &'a pb::AgentCard>,
+        vocabulary: Arc<Vocabulary>,
         metrics: Option<Arc<ServiceMetrics>>,
     ) -> Self {
-        let choices = cards
-            .clone()
-            .into_iter()
-            .flat_map(|card| {
-                card.skills.iter().map(move |skill| Choice {
-                    id: format!("{}.{}", card.name, skill.id),
+        let mut choices = Vec::new();
+        let mut intents = HashMap::new();
+        for card in cards {
+            for skill in &card.skills {
+                let id = format!("{}.{}", card.name, skill.id);
+                choices.push(Choice {
+                    id: id.clone(),
                     description: if skill.description.is_empty() {
                         skill.name.clone()
                     } else {
                         skill.description.clone()
                     },
-                    examples: skill.examples.iter().take(EXAMPLES).cloned().collect(),
+                    // The prompt takes the first few, as its budget allows.
+                    examples: skill.examples.clone(),
                     entities: skill.entities.clone(),
-                })
-            })
-            .collect();
+                });
+                intents.insert(
+                    id,
+                    Scored {
+                        agent: card.name.clone(),
+                        skill: skill.id.clone(),
+                        confidence: 0.0,
+                    },
+                );
+            }
+        }
         Self {
             client,
             breaker,
             timeout,
             choices,
-            vocabulary: Vocabulary::from_cards(cards),
+            intents,
+            vocabulary,
             metrics,
         }
     }
@@ -76,10 +90,10 @@ impl LlmClassifier {
                 out.currency = e.currency;
             }
         }
+        // The client has trimmed them and dropped a leading `#` and placeholders like "null".
         out.order_id = raw
             .order_id
             .as_deref()
-            .map(|id| id.trim().trim_start_matches('#'))
             .filter(|id| {
                 !id.is_empty()
                     && id.len() <= 32
@@ -87,11 +101,7 @@ impl LlmClassifier {
             })
             .map(str::to_owned);
         out.category = raw.category.as_deref().and_then(|c| parse(c).category);
-        out.query = raw
-            .query
-            .as_deref()
-            .map(|q| q.trim().to_lowercase())
-            .filter(|q| !q.is_empty());
+        out.query = raw.query.as_deref().map(str::to_lowercase);
         let price = |text: &Option<String>| {
             text.as_deref()
                 .and_then(|t| parse(t).entities().ok())
@@ -114,23 +124,32 @@ impl Classifier for LlmClassifier {
     }
 
     async fn classify(&self, input: &Input<'_>) -> Result<Outcome, StageError> {
+        let left = input.deadline.saturating_duration_since(Instant::now()) / 2;
+        if left < TOO_LITTLE_TIME {
+            return Err(StageError {
+                reason: "no_time",
+                detail: format!("{} ms left for the LLM", left.as_millis()),
+            });
+        }
         let permit = self.breaker.try_acquire().map_err(|wait| StageError {
             reason: "circuit_open",
             detail: format!("the LLM is paused for {} s", wait.as_secs()),
         })?;
-        let left = input.deadline.saturating_duration_since(Instant::now());
-        let timeout = self.timeout.min(left / 2);
+        // The caller's budget, when shorter than the LLM's own timeout, is the caller's: running
+        // out of it says nothing about the server.
+        let cut_short = left < self.timeout;
         let answer = self
             .client
-            .classify(input.message, &self.choices, timeout)
+            .classify(input.message, &self.choices, self.timeout.min(left))
             .await;
         self.breaker.record(
             permit,
             match &answer {
                 Ok(_) => CallOutcome::Success,
-                Err(e) if e.is_outage() || matches!(e, LlmError::Malformed(_)) => {
-                    CallOutcome::Failure
-                }
+                Err(LlmError::Timeout) if cut_short => CallOutcome::Ignored,
+                // Not `Malformed`: a message can make the model's answer unusable (a name too
+                // long for the token budget), and one user must not pause the LLM for everyone.
+                Err(e) if e.is_outage() => CallOutcome::Failure,
                 Err(_) => CallOutcome::Ignored,
             },
         );
@@ -148,22 +167,13 @@ impl Classifier for LlmClassifier {
                 u64::from(usage.completion_tokens),
             );
         }
-        let confidence = answer.confidence.clamp(0.0, 1.0);
-        let best = match answer.intent.as_deref() {
-            None | Some(NONE) => Scored::none(confidence),
-            Some(intent) => {
-                let Some((agent, skill)) = intent.split_once('.') else {
-                    return Err(StageError {
-                        reason: "malformed",
-                        detail: format!("intent {intent:?} is not agent.skill"),
-                    });
-                };
-                Scored {
-                    agent: agent.to_owned(),
-                    skill: skill.to_owned(),
-                    confidence,
-                }
-            }
+        // The client has checked the intent against the choices and clamped the confidence.
+        let best = match answer.intent.as_deref().and_then(|id| self.intents.get(id)) {
+            Some(intent) => Scored {
+                confidence: answer.confidence,
+                ..intent.clone()
+            },
+            None => Scored::none(answer.confidence),
         };
         Ok(Outcome {
             entities: (!best.is_none()).then(|| self.entities(&answer.entities)),

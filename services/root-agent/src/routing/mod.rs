@@ -224,11 +224,11 @@ pub(crate) struct Cascade {
     exclusions: Exclusions,
 }
 
-/// The best answer, when it clears `min` and beats the runner-up by `margin`.
-fn confident(ranked: &[Scored], min: f64, margin: f64) -> Option<&Scored> {
+/// Whether the best of `ranked` (best first) clears `min` and beats the runner-up by `margin`.
+fn confident<T>(ranked: &[T], score: impl Fn(&T) -> f64, min: f64, margin: f64) -> Option<&T> {
     let best = ranked.first()?;
-    let runner_up = ranked.get(1).map_or(0.0, |s| s.confidence);
-    (best.confidence >= min && best.confidence - runner_up >= margin).then_some(best)
+    let runner_up = ranked.get(1).map_or(0.0, &score);
+    (score(best) >= min && score(best) - runner_up >= margin).then_some(best)
 }
 
 enum CacheState {
@@ -323,9 +323,12 @@ impl Cascade {
             outcome
                 .ranked
                 .retain(|s| !ruled_out.contains(&(s.agent.as_str(), s.skill.as_str())));
-            if let Some(best) =
-                confident(&outcome.ranked, step.min_confidence, self.ambiguity_margin)
-            {
+            if let Some(best) = confident(
+                &outcome.ranked,
+                |s| s.confidence,
+                step.min_confidence,
+                self.ambiguity_margin,
+            ) {
                 let verdict = if best.is_none() {
                     Verdict::Unsupported {
                         stage: stage as i32,
@@ -363,20 +366,23 @@ impl Cascade {
         seen.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
         // A stage that would have been asked failed: the earlier stages' best answer, if it is
         // good enough on its own, rather than a question.
-        if !degraded.is_empty() {
-            let ranked: Vec<Scored> = seen.iter().map(|(s, _)| s.clone()).collect();
-            if let Some(best) = confident(&ranked, self.floor, self.ambiguity_margin) {
-                let stage = seen[0].1;
-                return Decision {
-                    verdict: Verdict::Routed {
-                        best: best.clone(),
-                        stage: stage as i32,
-                    },
-                    entities: None,
-                    cached: false,
-                    degraded,
-                };
-            }
+        if !degraded.is_empty()
+            && let Some((best, stage)) = confident(
+                &seen,
+                |(s, _)| s.confidence,
+                self.floor,
+                self.ambiguity_margin,
+            )
+        {
+            return Decision {
+                verdict: Verdict::Routed {
+                    best: best.clone(),
+                    stage: *stage as i32,
+                },
+                entities: None,
+                cached: false,
+                degraded,
+            };
         }
         let decision = Decision {
             verdict: Verdict::Unsure {
@@ -407,6 +413,7 @@ impl Cascade {
     }
 }
 
+/// `seen` best first, without the skills nobody scored.
 fn ranked_skills(mut seen: Vec<(Scored, Stage)>) -> Vec<Scored> {
     seen.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
     seen.into_iter()

@@ -20,7 +20,7 @@ use crate::entities::{self, Vocabulary, context};
 pub(crate) struct Routing {
     pub(crate) cards: BTreeMap<String, Arc<pb::AgentCard>>,
     pub(crate) cascade: Cascade,
-    pub(crate) vocabulary: Vocabulary,
+    pub(crate) vocabulary: Arc<Vocabulary>,
 }
 
 /// The longest `context.session_id` taken.
@@ -93,7 +93,7 @@ impl Routing {
         Self {
             cards: BTreeMap::new(),
             cascade: Cascade::new(Vec::new(), 1.0, 0.0),
-            vocabulary: Vocabulary::default(),
+            vocabulary: Arc::default(),
         }
     }
 
@@ -102,9 +102,10 @@ impl Routing {
         cards: BTreeMap<String, Arc<pb::AgentCard>>,
     ) -> Self {
         let list: Vec<&pb::AgentCard> = cards.values().map(AsRef::as_ref).collect();
+        let vocabulary = Arc::new(Vocabulary::from_cards(list.iter().copied()));
         Self {
-            cascade: stages.cascade(&list).await,
-            vocabulary: Vocabulary::from_cards(list.iter().copied()),
+            cascade: stages.cascade(&list, &vocabulary).await,
+            vocabulary,
             cards,
         }
     }
@@ -155,7 +156,8 @@ impl Routing {
         }
         let extraction = entities::extract(&req.message, &self.vocabulary);
         let mut parsed = extraction.entities()?;
-        // Checked first, so a malformed context is an error whatever the routing.
+        // Checked before the cascade, so a malformed context fails fast, before any model is
+        // asked; merged for real once the entities are final (it validates across them).
         context::merge(req.context.as_ref(), &mut parsed.clone())?;
 
         let (best, stage, decision) = if req.agent.is_empty() {

@@ -144,17 +144,20 @@ impl RuleClassifier {
         let is_known = |w: &String, set: &HashSet<String>| {
             set.contains(w) || set.iter().any(|k| typo_of(w, k))
         };
-        let known = message_words
+        // Each word scanned once against the product words (a typo scan is the costly part).
+        let product: Vec<bool> = message_words
             .iter()
-            .filter(|w| is_known(w, &rules.words))
-            .count();
+            .map(|w| is_known(w, &rules.words))
+            .collect();
+        let known = product.iter().filter(|k| **k).count();
         if known > 0 {
             score += (FIRST_WORD + EACH_MORE_WORD * (known - 1) as f64).min(WORD_CAP);
         }
         if !message_words.is_empty()
             && message_words
                 .iter()
-                .all(|w| is_known(w, &rules.words) || is_known(w, &rules.category_words))
+                .zip(&product)
+                .all(|(w, product)| *product || is_known(w, &rules.category_words))
         {
             score += COVERED;
         }

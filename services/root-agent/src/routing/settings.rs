@@ -108,13 +108,17 @@ impl RoutingConfig {
                     .get("LLM_MODEL")
                     .filter(|m| !m.trim().is_empty())
                     .unwrap_or_else(|| LlmConfig::DEFAULT_MODEL.to_owned()),
-                timeout: seconds_or(env, "LLM_TIMEOUT_SECS", Duration::from_secs(5))?,
+                timeout: seconds_or(env, "LLM_TIMEOUT_SECS", LlmConfig::DEFAULT_TIMEOUT)?,
                 max_completion_tokens: parse_or(
                     env,
                     "LLM_MAX_TOKENS",
                     LlmConfig::DEFAULT_MAX_COMPLETION_TOKENS,
                 )?,
-                max_prompt_tokens: parse_or(env, "LLM_MAX_PROMPT_TOKENS", 2000)?,
+                max_prompt_tokens: parse_or(
+                    env,
+                    "LLM_MAX_PROMPT_TOKENS",
+                    LlmConfig::DEFAULT_MAX_PROMPT_TOKENS,
+                )?,
                 structured: parse_or(env, "LLM_STRUCTURED_OUTPUT", StructuredMode::Auto)?,
             },
             llm_breaker: BreakerConfig::from_env(env, "llm")?,

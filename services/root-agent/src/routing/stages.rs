@@ -8,6 +8,8 @@ use intentmesh_llm::LlmClient;
 use intentmesh_proto::pb;
 use prost::Message;
 
+use crate::entities::Vocabulary;
+
 use super::{
     Cascade, Classifier, Exclusions, Stage, Step, cache::Cache, context::ContextClassifier,
     llm::LlmClassifier, rules::RuleClassifier, settings::RoutingConfig,
@@ -44,17 +46,26 @@ impl Stages {
         let embedder = if config.stages.contains(&Stage::Embeddings) {
             let dir = config.model_dir.clone();
             let shown = dir.display().to_string();
-            let loaded =
-                tokio::task::spawn_blocking(move || intentmesh_embeddings::Embedder::load(&dir))
-                    .await
-                    .map_err(|e| StagesError::Embeddings {
-                        dir: shown.clone(),
+            // Reading and hashing ~90 MB: off the runtime's threads.
+            let loaded = match tokio::task::spawn_blocking(move || {
+                intentmesh_embeddings::Embedder::load(&dir)
+            })
+            .await
+            {
+                Ok(Ok(embedder)) => embedder,
+                Ok(Err(e)) => {
+                    return Err(StagesError::Embeddings {
+                        dir: shown,
                         reason: e.to_string(),
-                    })?
-                    .map_err(|e| StagesError::Embeddings {
-                        dir: shown.clone(),
+                    });
+                }
+                Err(e) => {
+                    return Err(StagesError::Embeddings {
+                        dir: shown,
                         reason: e.to_string(),
-                    })?;
+                    });
+                }
+            };
             tracing::info!(dir = %shown, "embedding model loaded");
             Some(intentmesh_embeddings::BatchEmbedder::spawn(
                 loaded,
@@ -101,7 +112,11 @@ impl Stages {
 
     /// The cascade for these cards. A stage that cannot be built (the model failed on the
     /// examples) is left out, with a warning.
-    pub(crate) async fn cascade(&self, cards: &[&pb::AgentCard]) -> Cascade {
+    pub(crate) async fn cascade(
+        &self,
+        cards: &[&pb::AgentCard],
+        vocabulary: &Arc<Vocabulary>,
+    ) -> Cascade {
         let c = &self.config;
         let mut steps = Vec::new();
         for stage in &c.stages {
@@ -143,6 +158,7 @@ impl Stages {
                             breaker.clone(),
                             c.llm.timeout,
                             cards.iter().copied(),
+                            Arc::clone(vocabulary),
                             self.metrics.clone(),
                         )),
                         c.llm_min_confidence,
@@ -171,14 +187,20 @@ impl Stages {
     /// Everything a cached answer depends on.
     fn fingerprint(&self, cards: &[&pb::AgentCard], cascade: &Cascade) -> Vec<u8> {
         let c = &self.config;
+        // The LLM's server and how it is asked too: replicas pointed at different servers share
+        // one Redis.
         let mut bytes = format!(
-            "v1|{:?}|{}|{}|{}|{}|{}|",
+            "v2|{:?}|{}|{}|{}|{}|{}|{}|{}|{}|{}|",
             cascade.stage_names(),
             c.min_confidence,
             c.ambiguity_margin,
             c.embeddings_min_confidence,
             c.llm_min_confidence,
+            c.llm.base_url,
             c.llm.model,
+            c.llm.structured,
+            c.llm.max_prompt_tokens,
+            c.llm.max_completion_tokens,
         )
         .into_bytes();
         for card in cards {

@@ -50,7 +50,11 @@ async fn a_canceled_probe_frees_its_slot() {
         // The caller gave up (its future was dropped) before recording anything.
         drop(b.try_acquire().expect("a probe slot is free again"));
     }
-    assert_eq!(b.state(), BreakerState::HalfOpen, "canceled probes decide nothing");
+    assert_eq!(
+        b.state(),
+        BreakerState::HalfOpen,
+        "canceled probes decide nothing"
+    );
     let first = b.try_acquire().expect("probe 1");
     let second = b.try_acquire().expect("probe 2");
     b.record(first, Outcome::Success);
