@@ -236,3 +236,26 @@ async fn root_describes_the_workers_it_learnt() {
         "{ids:?}"
     );
 }
+
+/// The root refuses an over-long message itself (callers inside the cluster may skip the
+/// gateway), before any parsing: `InvalidArgument` with `message_too_long`.
+#[tokio::test]
+async fn root_refuses_an_over_long_message_over_grpc() {
+    let mesh = Mesh::start().await;
+    let mut client = intentmesh_proto::pb::router_client::RouterClient::connect(mesh.root.clone())
+        .await
+        .unwrap();
+    let status = client
+        .route(intentmesh_proto::pb::ProcessRequest {
+            message: "under 5 ".repeat(100_000),
+            user_id: "u".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        intentmesh_core::AgentError::from(&status).code,
+        intentmesh_core::ErrorCode::MessageTooLong
+    );
+}

@@ -219,6 +219,13 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
     let mut factor = Decimal::ONE;
     let rest = &text[pos..];
     let word_end = |s: &str, at: usize| s[at..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+    // Whether `s` starts with the lower-case `word` in any case, as a whole word. Only the
+    // prefix is lower-cased (not the rest of the message), and offsets stay the original's.
+    let starts_with_word = |s: &str, word: &str| {
+        s.get(..word.len())
+            .is_some_and(|prefix| prefix.to_lowercase() == word)
+            && word_end(s, word.len())
+    };
     if rest.starts_with(['k', 'K']) && word_end(rest, 1) {
         factor = Decimal::from(1_000);
         pos += 1;
@@ -226,14 +233,13 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
         factor = Decimal::from(1_000_000);
         pos += 1;
     } else {
-        let lower = rest.to_lowercase();
-        let skip = lower.len() - lower.trim_start().len();
-        for (word, f) in MULTIPLIERS {
-            if lower[skip..].starts_with(word) && word_end(&lower, skip + word.len()) {
-                factor = Decimal::from(*f);
-                pos += skip + word.len();
-                break;
-            }
+        let skip = rest.len() - rest.trim_start().len();
+        if let Some((word, f)) = MULTIPLIERS
+            .iter()
+            .find(|(word, _)| starts_with_word(&rest[skip..], word))
+        {
+            factor = Decimal::from(*f);
+            pos += skip + word.len();
         }
     }
     let rest = &text[pos..];
@@ -244,9 +250,8 @@ fn marker_after(text: &str, start: usize) -> (Decimal, Option<String>, usize) {
             return (factor, Some((*code).to_owned()), pos + skip + symbol.len());
         }
     }
-    let lower = rest.to_lowercase();
     for (word, code) in WORDS.iter().filter(|(w, _)| w.contains(' ')) {
-        if lower.starts_with(word) && word_end(&lower, word.len()) {
+        if starts_with_word(rest, word) {
             return (factor, Some((*code).to_owned()), pos + skip + word.len());
         }
     }
@@ -383,8 +388,16 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
         });
     }
     out.extend(find_words(tokens, &out));
-    out.sort_by_key(|m| m.start);
-    out
+    // Mentions never overlap (a word amount over a digit one, `$` claimed by two numbers): the
+    // first, and at one start the longest, keeps its words. Bounds read the text between them.
+    out.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+    let mut kept: Vec<Mention> = Vec::with_capacity(out.len());
+    for m in out {
+        if kept.last().is_none_or(|k| m.start >= k.end) {
+            kept.push(m);
+        }
+    }
+    kept
 }
 
 /// Amounts written in words before a currency word: `twenty five dollars`, `a hundred euros`.

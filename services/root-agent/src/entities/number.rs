@@ -264,7 +264,7 @@ fn unit(w: &str) -> Option<u64> {
         .find_map(|(t, v)| {
             let rest = w.strip_prefix(t).or_else(|| {
                 // `ventuno`, `trentotto`: the tens' last vowel drops before a vowel.
-                let stem = &t[..t.len().saturating_sub(1)];
+                let stem = t.char_indices().next_back().map_or(*t, |(i, _)| &t[..i]);
                 w.strip_prefix(stem).filter(|r| r.starts_with(['u', 'o']))
             })?;
             unit_below_ten(rest).map(|u| v + u)
@@ -302,23 +302,24 @@ pub(crate) fn word_value(words: &[&str]) -> Option<Decimal> {
     let mut seen = false;
     for (i, w) in parts.iter().enumerate() {
         let next_is_scale = parts.get(i + 1).is_some_and(|n| scale(n).is_some());
+        // Words can stack past any number ("hundred hundred hundred …"): no value, then.
         if let Some(u) = unit(w) {
-            current += u;
+            current = current.checked_add(u)?;
             seen = true;
             continue;
         }
         if ONE_BEFORE_SCALE.contains(&w.as_str()) && next_is_scale {
-            current += 1;
+            current = current.checked_add(1)?;
             seen = true;
             continue;
         }
         match scale(w) {
             Some(100) => {
-                current = current.max(1) * 100;
+                current = current.max(1).checked_mul(100)?;
                 seen = true;
             }
             Some(s) => {
-                total += current.max(1) * s;
+                total = total.checked_add(current.max(1).checked_mul(s)?)?;
                 current = 0;
                 seen = true;
             }
@@ -326,7 +327,8 @@ pub(crate) fn word_value(words: &[&str]) -> Option<Decimal> {
             None => return None,
         }
     }
-    seen.then(|| Decimal::from(total + current))
+    seen.then(|| total.checked_add(current).map(Decimal::from))
+        .flatten()
 }
 
 /// Whether a word is a number word.

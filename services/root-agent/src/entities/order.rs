@@ -107,12 +107,19 @@ fn has_digit(id: &str) -> bool {
 pub(crate) fn find(text: &str) -> Option<(String, (usize, usize))> {
     let mut found: Vec<(String, (usize, usize))> = Vec::new();
     for t in tokens::tokenize(text) {
-        // `l'ordine`: the word after the elision.
-        let (word, start) = match t.text.rfind(['\'', '’']) {
-            Some(i) => (&t.text[i + 1..], t.start + i + 1),
-            None => (t.text.as_str(), t.start),
+        // `l'ordine`: the word after the elision. Offsets come from the original text (an
+        // apostrophe may take three bytes, and lower-casing may change lengths).
+        let original = &text[t.start..t.end];
+        let elided = original
+            .char_indices()
+            .rev()
+            .find(|(_, c)| matches!(c, '\'' | '’'))
+            .map(|(i, c)| i + c.len_utf8());
+        let (word, start) = match elided {
+            Some(at) => (original[at..].to_lowercase(), t.start + at),
+            None => (t.text.clone(), t.start),
         };
-        let (keyword, typo) = is_keyword(word);
+        let (keyword, typo) = is_keyword(&word);
         if !keyword {
             continue;
         }

@@ -277,3 +277,41 @@ fn orders_and_amounts_in_other_languages() {
     assert_eq!(e.currency.as_deref(), Some("JPY"));
     assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap(), dec("1200"));
 }
+
+/// Whatever a request says, extraction answers and never panics: curly apostrophes, amounts that
+/// overlap, number words that overflow, long inputs.
+#[test]
+fn hostile_messages_never_panic() {
+    let v = vocab();
+    for m in [
+        "I’d like to pay $20 for order 5",
+        "l’ordine n’è 5 pagato’",
+        "pay 2 thousand five hundred dollars",
+        "pagar 5 mil cinco euros",
+        "pay 5 $5",
+        "$5 $5 5$ 5 $",
+        &format!("pay {} dollars", "hundred ".repeat(12)),
+        &format!("{} dollars", "thousand ".repeat(30)),
+        "TUR\u{212A}ISH LIRA 5",
+        "5 K€ und 3 \u{212A}r",
+        &"under 5 ".repeat(500),
+    ] {
+        let e = extract(m, &v);
+        let _ = e.entities();
+    }
+}
+
+#[test]
+fn a_curly_apostrophe_and_stacked_number_words_read_right() {
+    let v = vocab();
+    let e = extract("I’d like to pay $20 for order 5", &v)
+        .entities()
+        .unwrap();
+    assert_eq!(e.order_id.as_deref(), Some("5"));
+    assert_eq!(from_money(e.amount.as_ref().unwrap()).unwrap(), dec("20"));
+    let e = extract("pagare l’ordine 77", &v).entities().unwrap();
+    assert_eq!(e.order_id.as_deref(), Some("77"));
+    // Past any number: no amount, rather than a wrapped-around one.
+    let stacked = format!("pay {} dollars", "hundred ".repeat(12));
+    assert!(extract(&stacked, &v).entities().unwrap().amount.is_none());
+}

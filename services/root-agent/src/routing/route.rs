@@ -18,6 +18,7 @@ use crate::entities::{self, Vocabulary, context};
 /// Routing consistent with one set of cards.
 #[derive(Debug)]
 pub(crate) struct Routing {
+    pub(crate) max_message_chars: usize,
     pub(crate) cards: BTreeMap<String, Arc<pb::AgentCard>>,
     pub(crate) cascade: Cascade,
     pub(crate) vocabulary: Arc<Vocabulary>,
@@ -91,6 +92,7 @@ impl Routing {
     /// Before any worker has described itself.
     pub(crate) fn empty() -> Self {
         Self {
+            max_message_chars: 0,
             cards: BTreeMap::new(),
             cascade: Cascade::new(Vec::new(), 1.0, 0.0),
             vocabulary: Arc::default(),
@@ -104,6 +106,7 @@ impl Routing {
         let list: Vec<&pb::AgentCard> = cards.values().map(AsRef::as_ref).collect();
         let vocabulary = Arc::new(Vocabulary::from_cards(list.iter().copied()));
         Self {
+            max_message_chars: stages.config().max_message_chars,
             cascade: stages.cascade(&list, &vocabulary).await,
             vocabulary,
             cards,
@@ -153,6 +156,18 @@ impl Routing {
                 AgentError::new(ErrorCode::MissingField, "message is required")
                     .with("field", "message"),
             );
+        }
+        let chars = req.message.chars().count();
+        if chars > self.max_message_chars {
+            return Err(AgentError::new(
+                ErrorCode::MessageTooLong,
+                format!(
+                    "message has {chars} characters; at most {} are allowed",
+                    self.max_message_chars
+                ),
+            )
+            .with("field", "message")
+            .with("max_chars", self.max_message_chars));
         }
         let extraction = entities::extract(&req.message, &self.vocabulary);
         let mut parsed = extraction.entities()?;

@@ -21,6 +21,9 @@ pub struct RoutingConfig {
     pub min_confidence: f64,
     /// `ROUTER_AMBIGUITY_MARGIN`: closer answers ask for clarification.
     pub ambiguity_margin: f64,
+    /// `MAX_MESSAGE_CHARS` (as the gateway's): longer messages are refused before any parsing,
+    /// also when they come over gRPC without the gateway.
+    pub max_message_chars: usize,
     /// `ROUTER_EMBEDDINGS_MIN_CONFIDENCE`.
     pub embeddings_min_confidence: f64,
     /// `ROUTER_LLM_MIN_CONFIDENCE`.
@@ -90,6 +93,7 @@ impl RoutingConfig {
             stages,
             min_confidence: parse_between(env, "ROUTER_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
             ambiguity_margin: parse_between(env, "ROUTER_AMBIGUITY_MARGIN", 0.1, 0.0..=1.0)?,
+            max_message_chars: parse_between(env, "MAX_MESSAGE_CHARS", 4000, 1..=1_000_000)?,
             embeddings_min_confidence: parse_between(
                 env,
                 "ROUTER_EMBEDDINGS_MIN_CONFIDENCE",
