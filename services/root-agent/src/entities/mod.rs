@@ -407,6 +407,13 @@ pub(crate) const STOPWORDS: &[&str] = &[
     "一下",
 ];
 
+/// [`STOPWORDS`] as a set: checked for every word of every message.
+pub(crate) fn is_common_stopword(word: &str) -> bool {
+    static SET: std::sync::LazyLock<HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| STOPWORDS.iter().copied().collect());
+    SET.contains(word)
+}
+
 /// Words after which the next word is the user's story, not the product (`for my niece`).
 const POSSESSIVES: &[&str] = &[
     "my", "mein", "meine", "meinen", "meinem", "meiner", "mi", "mis", "mon", "ma", "mes", "mio",

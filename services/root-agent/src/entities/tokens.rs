@@ -105,6 +105,43 @@ pub(crate) fn singular(word: &str) -> &str {
     }
 }
 
+/// One keyboard slip between a typed word and a known one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slip {
+    /// Two neighbouring letters swapped (`pya`).
+    Swap,
+    /// A letter left out or typed twice (`hedphones`, `cofffee`).
+    MissingOrExtra,
+    /// A wrong letter (`headphomes`; long words only).
+    Wrong,
+}
+
+/// The one slip that turns `known` into `word`, if exactly one does (an optimal-string-alignment
+/// distance of 1), found in one pass after the common prefix, without a distance matrix.
+fn slip(word: &[char], known: &[char]) -> Option<Slip> {
+    let same = word.iter().zip(known).take_while(|(a, b)| a == b).count();
+    let (w, k) = (word.len(), known.len());
+    if w == k {
+        if same + 1 < w
+            && word[same] == known[same + 1]
+            && word[same + 1] == known[same]
+            && word[same + 2..] == known[same + 2..]
+        {
+            Some(Slip::Swap)
+        } else if same < w && word[same + 1..] == known[same + 1..] {
+            Some(Slip::Wrong)
+        } else {
+            None
+        }
+    } else if w + 1 == k {
+        (word[same..] == known[same + 1..]).then_some(Slip::MissingOrExtra)
+    } else if w == k + 1 {
+        (word[same + 1..] == known[same..]).then_some(Slip::MissingOrExtra)
+    } else {
+        None
+    }
+}
+
 /// Whether `word` is `known` with one slip of the keyboard — a letter missing, doubled or two
 /// letters swapped (`hedphones`, `pya`, `sprots`); a wrong letter only in long words
 /// (`bluetoth`/`blutooth`, not `boots` for `books`). Words of four letters or fewer only by a swap
@@ -114,26 +151,30 @@ pub(crate) fn typo_of(word: &str, known: &str) -> bool {
     if w < 3 || k < 3 || w.abs_diff(k) > 1 || word == known {
         return false;
     }
-    if strsim::osa_distance(word, known) != 1 {
-        return false;
-    }
-    let swapped = w == k && {
-        let (mut a, mut b): (Vec<char>, Vec<char>) =
-            (word.chars().collect(), known.chars().collect());
-        a.sort_unstable();
-        b.sort_unstable();
-        a == b
-    };
-    match k {
-        0..=4 => swapped,
-        5..=7 => swapped || w != k,
-        _ => true,
+    let word: Vec<char> = word.chars().collect();
+    let known: Vec<char> = known.chars().collect();
+    match (slip(&word, &known), k) {
+        (None, _) => false,
+        (Some(Slip::Swap), _) => true,
+        (Some(_), 0..=4) => false,
+        (Some(Slip::MissingOrExtra), 5..=7) => true,
+        (Some(Slip::Wrong), 5..=7) => false,
+        (Some(_), _) => true,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// One pass finds a slip exactly when the optimal-string-alignment distance is 1.
+        #[test]
+        fn a_slip_is_an_edit_distance_of_one(a in "[abc]{0,6}", b in "[abc]{0,6}") {
+            let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            proptest::prop_assert_eq!(slip(&x, &y).is_some(), strsim::osa_distance(&a, &b) == 1);
+        }
+    }
 
     #[test]
     fn words_keep_inner_hyphens() {

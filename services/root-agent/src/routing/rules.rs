@@ -11,7 +11,7 @@ use regex::Regex;
 
 use super::{Classifier, Input, Outcome, Scored, Stage, StageError, compile_patterns};
 use crate::entities::{
-    STOPWORDS,
+    is_common_stopword,
     tokens::{find_phrase, singular, typo_of, words},
 };
 
@@ -50,7 +50,7 @@ pub(crate) struct RuleClassifier {
 fn content_words(text: &str) -> HashSet<String> {
     words(text)
         .into_iter()
-        .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
+        .filter(|w| !is_common_stopword(w) && w.chars().any(char::is_alphabetic))
         .map(|w| singular(&w).to_owned())
         .collect()
 }
@@ -69,7 +69,7 @@ impl RuleClassifier {
                     .flat_map(|t| std::iter::once(&t.value).chain(&t.synonyms))
                     .flat_map(|t| words(t))
                     .map(|w| singular(&w).to_owned())
-                    .filter(|w| !STOPWORDS.contains(&w.as_str()))
+                    .filter(|w| !is_common_stopword(w))
                     .collect();
                 skills.push(SkillRules {
                     agent: card.name.clone(),
@@ -192,7 +192,7 @@ impl RuleClassifier {
             .tokens
             .iter()
             .map(|t| singular(&t.text).to_owned())
-            .filter(|w| !STOPWORDS.contains(&w.as_str()) && w.chars().any(char::is_alphabetic))
+            .filter(|w| !is_common_stopword(w) && w.chars().any(char::is_alphabetic))
             .collect();
         let scored: Vec<Scored> = self
             .skills
