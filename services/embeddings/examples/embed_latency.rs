@@ -17,7 +17,10 @@ const BATCH: usize = 16;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::var_os("EMBEDDING_MODEL_DIR")
         .filter(|dir| !dir.is_empty())
-        .map_or_else(default_model_dir, PathBuf::from);
+        .map_or_else(
+            || default_model_dir(|name| std::env::var(name).ok()),
+            PathBuf::from,
+        );
     let started = Instant::now();
     let embedder = Embedder::load(&dir)?;
     let load = started.elapsed();

@@ -20,11 +20,12 @@ pub use error::{EmbedError, TokenizerError};
 pub const DIMENSIONS: usize = 384;
 
 /// Default place of the model files: `${XDG_CACHE_HOME:-$HOME/.cache}/intentmesh/models/all-minilm-l6-v2`,
-/// as the fetch script uses. `$EMBEDDING_MODEL_DIR` is read by the caller, not here.
-/// With neither variable set, the path is relative to the working directory.
-pub fn default_model_dir() -> PathBuf {
+/// as the fetch script uses, with the variables read through `var` (the caller's environment;
+/// `$EMBEDDING_MODEL_DIR` is the caller's too). With neither variable set, the path is relative
+/// to the working directory.
+pub fn default_model_dir(var: impl Fn(&str) -> Option<String>) -> PathBuf {
     // As the shell's `:-`, an empty variable counts as unset.
-    let set = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+    let set = |name| var(name).filter(|value| !value.is_empty());
     let cache = set("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
         set("HOME")
             .map(PathBuf::from)
@@ -71,6 +72,14 @@ mod tests {
 
     #[test]
     fn default_dir_ends_in_the_model_name() {
-        assert!(default_model_dir().ends_with("intentmesh/models/all-minilm-l6-v2"));
+        assert!(
+            default_model_dir(|name| std::env::var(name).ok())
+                .ends_with("intentmesh/models/all-minilm-l6-v2")
+        );
+        let home = |name: &str| (name == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(
+            default_model_dir(home),
+            PathBuf::from("/home/u/.cache/intentmesh/models/all-minilm-l6-v2")
+        );
     }
 }

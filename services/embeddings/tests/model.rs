@@ -12,7 +12,10 @@ use intentmesh_embeddings::{
 fn model_dir() -> PathBuf {
     std::env::var_os("EMBEDDING_MODEL_DIR")
         .filter(|dir| !dir.is_empty())
-        .map_or_else(default_model_dir, PathBuf::from)
+        .map_or_else(
+            || default_model_dir(|name| std::env::var(name).ok()),
+            PathBuf::from,
+        )
 }
 
 fn load() -> Embedder {
@@ -22,7 +25,7 @@ fn load() -> Embedder {
             "cannot load the embedding model: {error}\n\
              (tests read EMBEDDING_MODEL_DIR, else {}; `scripts/fetch-embedding-model.sh [DIR]` \
              puts the model there)",
-            default_model_dir().display()
+            default_model_dir(|name| std::env::var(name).ok()).display()
         )
     })
 }

@@ -50,14 +50,16 @@ pub struct RoutingConfig {
 /// The embedding stage exists in this build (cargo feature `embeddings`).
 pub const EMBEDDINGS_BUILT: bool = cfg!(feature = "embeddings");
 
-fn default_model_dir() -> PathBuf {
+fn default_model_dir(env: &impl Env) -> PathBuf {
     #[cfg(feature = "embeddings")]
     {
-        intentmesh_embeddings::default_model_dir()
+        intentmesh_embeddings::default_model_dir(|name| env.get(name))
     }
+    // No embedding stage in this build: the directory is never read.
     #[cfg(not(feature = "embeddings"))]
     {
-        PathBuf::from("models/all-minilm-l6-v2")
+        let _ = env;
+        PathBuf::new()
     }
 }
 
@@ -103,7 +105,7 @@ impl RoutingConfig {
             llm_min_confidence: parse_between(env, "ROUTER_LLM_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
             model_dir: env
                 .get("EMBEDDING_MODEL_DIR")
-                .map_or_else(default_model_dir, PathBuf::from),
+                .map_or_else(|| default_model_dir(env), PathBuf::from),
             max_batch: parse_between(env, "EMBEDDING_MAX_BATCH", 16, 1..=256)?,
             llm: LlmConfig {
                 base_url,
