@@ -83,11 +83,18 @@ impl Mesh {
         let (gateway_l, gateway) = listener().await;
         let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let agent_urls = format!("payment={payment},search={search}");
+        // Where the machine keeps the embedding model (`make embedding-model`), as a service
+        // started here would see it.
+        let machine: Vec<(&str, String)> = ["EMBEDDING_MODEL_DIR", "XDG_CACHE_HOME", "HOME"]
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+            .collect();
         let mut env: HashMap<&str, &str> = HashMap::from([
             ("AGENT_URLS", agent_urls.as_str()),
             ("ROOT_AGENT_URL", root.as_str()),
             ("SHUTDOWN_GRACE_SECS", "2"),
         ]);
+        env.extend(machine.iter().map(|(name, value)| (*name, value.as_str())));
         env.extend(settings.iter().copied());
 
         let mut payment_cfg =
