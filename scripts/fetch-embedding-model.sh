@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Puts the all-MiniLM-L6-v2 files that intentmesh-embeddings loads into DIR, verified against
-# services/embeddings/SHA256SUMS (the same pins the crate checks at load time).
+# crates/embeddings/SHA256SUMS (the same pins the crate checks at load time).
 #
 #   scripts/fetch-embedding-model.sh [DIR]
 #
@@ -20,7 +20,7 @@ if [[ $# -gt 1 || "${1:-}" == -* ]]; then
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-sums="$root/services/embeddings/SHA256SUMS"
+sums="$root/crates/embeddings/SHA256SUMS"
 dir="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/intentmesh/models/all-minilm-l6-v2}"
 
 [[ -r "$sums" ]] || { echo "error: $sums not found" >&2; exit 1; }

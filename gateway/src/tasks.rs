@@ -1,83 +1,36 @@
 //! The task API: `GET /tasks/{id}`, `GET /tasks/{id}/events` (Server-Sent Events until the task
-//! finishes) and `POST /tasks/{id}/cancel`; and waiting for a queued task (`Prefer: wait=N`).
+//! finishes) and `POST /tasks/{id}/cancel`.
 
-use std::{
-    collections::HashSet,
-    convert::Infallible,
-    time::{Duration, UNIX_EPOCH},
-};
+use std::{collections::HashSet, convert::Infallible, time::Duration};
 
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
     },
 };
 use futures::{Stream, StreamExt, stream};
-use intentmesh_core::{
-    ErrorCode,
+use intentmesh_core::{AgentError, ErrorCode, agent::Reply, errors::Chain};
+use intentmesh_tasks::{
+    EventKind, TaskEvent, TaskId, TaskPorts, TaskRecord, TaskState, Transition, TransitionOutcome,
     ports::EventStream,
-    tasks::{
-        EventKind, TaskEvent, TaskId, TaskPorts, TaskRecord, TaskState, Transition,
-        TransitionOutcome,
-    },
 };
-use serde_json::{Value, json};
 
-use crate::{AppState, body, convert, error::ApiError, handlers::answer};
+use crate::{
+    AppState,
+    api::{ErrorEnvelope, TaskView},
+    convert,
+    error::ApiError,
+};
 
-fn time(ms: Option<i64>) -> Value {
-    ms.and_then(|ms| u64::try_from(ms).ok())
-        .map_or(Value::Null, |ms| {
-            let at = UNIX_EPOCH + Duration::from_millis(ms);
-            json!(humantime::format_rfc3339_millis(at).to_string())
-        })
-}
-
-fn error_json(err: &intentmesh_core::AgentError) -> Value {
-    json!({
-        "code": err.code.wire_name(),
-        "message": err.message,
-        "details": err.details,
-    })
-}
-
-/// A task as `GET /tasks/{id}` shows it.
-pub(crate) fn task_json(task: &TaskRecord) -> Value {
-    let data = match (&task.state, &task.result) {
-        (TaskState::Success, Some(r)) => convert::result_data(r.result.as_ref()),
-        _ => Value::Null,
-    };
-    json!({
-        "status": task.state.as_str(),
-        "task_id": task.id.as_str(),
-        "agent": task.agent,
-        "skill": task.skill,
-        "request_id": task.request_id,
-        "attempts": task.attempts,
-        "created_at": time(Some(task.created_at)),
-        "updated_at": time(Some(task.updated_at)),
-        "started_at": time(task.started_at),
-        "finished_at": time(task.finished_at),
-        "data": data,
-        "error": task.error.as_ref().map(error_json),
-    })
-}
-
-/// A finished task answered the way the same request would have been answered synchronously.
-pub(crate) fn finished_answer(task: &TaskRecord, request_id: &str) -> Result<Value, ApiError> {
+/// A finished task's reply, or the error it ended with (canceled: `task_not_cancelable`), as the
+/// same request would have been answered synchronously.
+pub(crate) fn finished(task: &TaskRecord) -> Result<Option<&Reply>, ApiError> {
     match (task.state, &task.error) {
-        (TaskState::Success, _) => Ok(json!({
-            "status": "success",
-            "data": task.result.as_ref().map_or(Value::Null, |r| convert::result_data(r.result.as_ref())),
-            "request_id": request_id,
-            "agent": task.agent,
-            "task_id": task.id.as_str(),
-        })),
-        (_, Some(err)) => Err(ApiError::from(err.clone()).with("task_id", &task.id)),
+        (TaskState::Success, _) => Ok(task.result.as_ref()),
+        (_, Some(err)) => Err(ApiError(err.clone()).with("task_id", &task.id)),
         _ => Err(
             ApiError::new(ErrorCode::TaskNotCancelable, "the task was canceled")
                 .with("task_id", &task.id),
@@ -102,13 +55,10 @@ fn unknown(id: &str) -> ApiError {
     .with("task_id", id.chars().take(64).collect::<String>())
 }
 
-/// A task backend (store or event log) that failed: `503 unavailable` for the client; the cause,
-/// which the answer does not carry, goes to the log.
-fn backend_down(what: &str, err: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%err, "the {what} is unavailable");
-    ApiError::from(intentmesh_core::AgentError::unavailable(format!(
-        "the {what} is unavailable"
-    )))
+/// A task backend (store or event log) that failed: `503 unavailable` for the client, with the
+/// cause kept for the one log line.
+fn backend_down(what: &str, err: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+    ApiError(AgentError::unavailable(format!("the {what} is unavailable")).caused_by(err))
 }
 
 async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
@@ -122,66 +72,80 @@ async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
     }
 }
 
+/// A task: its state, and its result or error once it has finished.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id (`task_` and 32 hex digits)")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 501, description = "Asynchronous processing is off", body = ErrorEnvelope),
+        (status = 503, description = "The task store is unavailable", body = ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn get_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let request_id = body::request_id(&headers);
-    let result = async {
-        let ports = ports(&state)?;
-        Ok(task_json(&load(ports, &id).await?))
-    }
-    .await;
-    answer(result, &request_id)
+) -> Result<Json<TaskView>, ApiError> {
+    let ports = ports(&state)?;
+    Ok(Json(convert::task_view(&load(ports, &id).await?)))
 }
 
+/// Cancels a task that has not started.
+#[utoipa::path(
+    post,
+    path = "/tasks/{id}/cancel",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "Canceled (also when it was already)", body = TaskView),
+        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 409, description = "It has started or finished", body = ErrorEnvelope),
+        (status = 503, description = "The task store is unavailable", body = ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn cancel_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let request_id = body::request_id(&headers);
-    let result = async {
-        let ports = ports(&state)?;
-        let task = load(ports, &id).await?;
-        let outcome = ports
-            .store
-            .transition(
-                task.id.as_str(),
-                Transition::new(&[TaskState::Queued], TaskState::Canceled),
-            )
-            .await
-            .map_err(|err| backend_down("task store", err))?;
-        match outcome {
-            TransitionOutcome::Applied(task) => {
-                if let Err(err) = ports.events.append(&TaskEvent::of(&task)).await {
-                    tracing::warn!(task_id = %task.id, %err, "could not record the canceled event");
-                }
-                Ok(task_json(&task))
+) -> Result<Json<TaskView>, ApiError> {
+    let ports = ports(&state)?;
+    let task = load(ports, &id).await?;
+    let outcome = ports
+        .store
+        .transition(
+            task.id.as_str(),
+            Transition::new(&[TaskState::Queued], TaskState::Canceled),
+        )
+        .await
+        .map_err(|err| backend_down("task store", err))?;
+    match outcome {
+        TransitionOutcome::Applied(task) => {
+            if let Err(err) = ports.events.append(&TaskEvent::of(&task)).await {
+                tracing::warn!(task_id = %task.id, error = %Chain::of(&err), "could not record the canceled event");
             }
-            // Canceling twice is not an error.
-            TransitionOutcome::Refused(task) if task.state == TaskState::Canceled => {
-                Ok(task_json(&task))
-            }
-            TransitionOutcome::Refused(task) => Err(ApiError::new(
-                ErrorCode::TaskNotCancelable,
-                if task.state.is_terminal() {
-                    format!(
-                        "the task has already finished ({}); only queued tasks can be canceled",
-                        task.state
-                    )
-                } else {
-                    "the task has already started; only queued tasks can be canceled".to_owned()
-                },
-            )
-            .with("task_id", &task.id)
-            .with("state", task.state)),
-            TransitionOutcome::Missing => Err(unknown(&id)),
+            Ok(Json(convert::task_view(&task)))
         }
+        // Canceling twice is not an error.
+        TransitionOutcome::Refused(task) if task.state == TaskState::Canceled => {
+            Ok(Json(convert::task_view(&task)))
+        }
+        TransitionOutcome::Refused(task) => Err(ApiError::new(
+            ErrorCode::TaskNotCancelable,
+            if task.state.is_terminal() {
+                format!(
+                    "the task has already finished ({}); only queued tasks can be canceled",
+                    task.state
+                )
+            } else {
+                "the task has already started; only queued tasks can be canceled".to_owned()
+            },
+        )
+        .with("task_id", &task.id)
+        .with("state", task.state)),
+        TransitionOutcome::Missing => Err(unknown(&id)),
     }
-    .await;
-    answer(result, &request_id)
 }
 
 /// State of one SSE follower.
@@ -197,7 +161,7 @@ fn sse_event(event: &TaskEvent) -> Event {
     Event::default()
         .event(event.kind.as_str())
         .id(event.seq.to_string())
-        .json_data(event)
+        .json_data(convert::event(event))
         .unwrap_or_else(|_| Event::default().event(event.kind.as_str()))
 }
 
@@ -228,7 +192,7 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
                 }
                 Some(Err(err)) => {
                     // The log went away: the store still knows how the task ends.
-                    tracing::warn!(task_id = %f.id, %err, "task event log failed; following the store");
+                    tracing::warn!(task_id = %f.id, error = %Chain::of(&err), "task event log failed; following the store");
                     f.events = Box::pin(stream::pending());
                 }
                 None => f.events = Box::pin(stream::pending()),
@@ -237,78 +201,38 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     })
 }
 
+/// The task's lifecycle as Server-Sent Events (`event:` its kind, `data:` JSON), from its
+/// history to the terminal event.
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}/events",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "An event stream; each `data` is a task event", content_type = "text/event-stream", body = crate::api::TaskEventData),
+        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 503, description = "The task store or the event log is unavailable", body = ErrorEnvelope),
+    ),
+)]
 pub(crate) async fn task_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let request_id = body::request_id(&headers);
-    let result = async {
-        let ports = ports(&state)?.clone();
-        let task = load(&ports, &id).await?;
-        let events = ports
-            .events
-            .subscribe(task.id.as_str(), task.created_at)
-            .await
-            .map_err(|err| backend_down("task event log", err))?;
-        Ok(follow(Follow {
-            events,
-            ports,
-            id: task.id.to_string(),
-            seen: HashSet::new(),
-            done: false,
-        }))
-    }
-    .await;
-    match result {
-        Ok(events) => Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response(),
-        Err(err) => answer(Err::<Value, _>(err), &request_id),
-    }
-}
-
-/// Waits up to `wait` for a queued task to finish (polling the store, 20 ms growing to 250 ms).
-pub(crate) async fn wait_for(ports: &TaskPorts, id: &str, wait: Duration) -> Option<TaskRecord> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        if let Ok(Some(task)) = ports.store.get(id).await
-            && task.state.is_terminal()
-        {
-            return Some(task);
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(250));
-    }
-}
-
-/// The `202 Accepted` answer for a queued task.
-pub(crate) fn accepted(task_id: &str, agent: &str, reason: &str, request_id: &str) -> Response {
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "queued",
-            "task_id": task_id,
-            "request_id": request_id,
-            "agent": agent,
-            "reason": reason,
-            "links": {
-                "self": format!("/tasks/{task_id}"),
-                "events": format!("/tasks/{task_id}/events"),
-                "cancel": format!("/tasks/{task_id}/cancel"),
-            },
-        })),
-    )
-        .into_response();
-    if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/tasks/{task_id}")) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, location);
-    }
-    response
+) -> Result<Response, ApiError> {
+    let ports = ports(&state)?.clone();
+    let task = load(&ports, &id).await?;
+    let events = ports
+        .events
+        .subscribe(task.id.as_str(), task.created_at)
+        .await
+        .map_err(|err| backend_down("task event log", err))?;
+    let events = follow(Follow {
+        events,
+        ports,
+        id: task.id.to_string(),
+        seen: HashSet::new(),
+        done: false,
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }

@@ -1,5 +1,12 @@
 //! IntentMesh gRPC contracts (`intentmesh.v1`): generated messages, clients and servers behind a
-//! small facade, and the encoded descriptor set that server reflection serves.
+//! small facade, the encoded descriptor set that server reflection serves, and the conversions
+//! between the wire types and the agent contract's Rust types ([`intentmesh_core::agent`]).
+//!
+//! Services keep prost types to their gRPC adapters: an incoming message becomes a domain value
+//! here (`TryFrom`, refusing what the domain cannot hold), and a domain value becomes a message
+//! (`From`).
+
+mod convert;
 
 mod generated {
     #![allow(
@@ -21,30 +28,16 @@ pub mod pb {
     pub use crate::generated::intentmesh::v1::*;
 }
 
+pub use convert::{WireError, context_from_struct, context_to_struct, response_from_wire};
+
 /// The encoded `FileDescriptorSet` of every `intentmesh.v1` file, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/intentmesh_descriptor.bin"));
 
-/// The domain of the `google.rpc.ErrorInfo` that carries an [`pb::ErrorCode`].
-pub const ERROR_DOMAIN: &str = "intentmesh";
-
-impl pb::ErrorCode {
-    /// The stable snake-case name used on the wire (`ERROR_CODE_INVALID_AMOUNT` → `invalid_amount`).
-    pub fn wire_name(self) -> String {
-        self.as_str_name()
-            .trim_start_matches("ERROR_CODE_")
-            .to_ascii_lowercase()
-    }
-
-    /// Parses a snake-case wire name back into a code.
-    pub fn from_wire_name(name: &str) -> Option<Self> {
-        Self::from_str_name(&format!("ERROR_CODE_{}", name.to_ascii_uppercase()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use intentmesh_core::ErrorCode;
     use prost::Message;
 
     #[test]
@@ -60,15 +53,21 @@ mod tests {
     }
 
     #[test]
-    fn error_code_wire_names_round_trip() {
-        for code in [
-            pb::ErrorCode::InvalidAmount,
-            pb::ErrorCode::IdempotencyConflict,
-        ] {
-            let name = code.wire_name();
-            assert!(!name.contains("error_code"));
-            assert_eq!(pb::ErrorCode::from_wire_name(&name), Some(code));
-        }
-        assert_eq!(pb::ErrorCode::InvalidAmount.wire_name(), "invalid_amount");
+    fn the_proto_and_the_domain_name_the_same_error_codes() {
+        let mut wire: Vec<String> = (1..)
+            .map_while(|v| pb::ErrorCode::try_from(v).ok())
+            .map(|c| {
+                c.as_str_name()
+                    .trim_start_matches("ERROR_CODE_")
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        let mut domain: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| c.wire_name().to_owned())
+            .collect();
+        wire.sort();
+        domain.sort();
+        assert_eq!(wire, domain);
     }
 }

@@ -2,7 +2,7 @@
 //! `intentmesh payment` binary drains 600 queued payments while it is SIGKILLed and restarted,
 //! or while its broker connections are cut. Every task must finish exactly once and every order
 //! be charged exactly once. (Transient and permanent handler failures over the real broker are in
-//! `services/core/tests/worker_faults.rs`.)
+//! `crates/tasks/tests/worker_faults.rs`.)
 
 use std::{
     collections::HashSet,
@@ -13,12 +13,12 @@ use std::{
 
 use futures::StreamExt;
 use intentmesh_core::{
+    agent::{AgentRequest, Entities, Reply},
     config::DatabaseUrl,
-    tasks::{AsyncConfig, RetryPolicy, TaskPorts, TaskState, enqueue},
-    test_util,
+    money::{Decimal, Money},
 };
 use intentmesh_payment_agent::{Ledger, SqlLedger};
-use intentmesh_proto::pb;
+use intentmesh_tasks::{AsyncConfig, RetryPolicy, TaskPorts, TaskState, enqueue, test_util};
 use serde_json::json;
 
 use crate::{
@@ -59,7 +59,7 @@ impl Setup {
     async fn new(hint: &str) -> Self {
         let config = test_util::real_async_config(hint, policy());
         let ports = test_util::real_ports(&config).await;
-        let database_url = test_util::fresh_postgres_database(hint).await;
+        let database_url = intentmesh_core::test_util::fresh_postgres_database(hint).await;
         let ledger = SqlLedger::connect(&DatabaseUrl::Postgres(database_url.clone()), 2)
             .await
             .expect("the test ledger opens");
@@ -104,18 +104,16 @@ impl Setup {
     async fn queue_payments(&self) -> Vec<String> {
         let mut ids = Vec::with_capacity(TASKS);
         for n in 0..TASKS {
-            let request = pb::ProcessRequest {
+            let request = AgentRequest {
                 request_id: format!("req-fault-{n}"),
                 message: format!("pay ${} for order #{}", 10 + n % 50, 700_000 + n),
                 user_id: "fault-user".into(),
-                skill: "pay".into(),
-                agent: "payment".into(),
-                entities: Some(pb::Entities {
-                    amount: Some(pb::Money {
-                        currency_code: "USD".into(),
-                        units: i64::try_from(10 + n % 50).unwrap(),
-                        nanos: 0,
-                    }),
+                skill: Some("pay".into()),
+                agent: Some("payment".into()),
+                entities: Some(Entities {
+                    amount: Some(
+                        Money::new(Decimal::from(10 + n % 50), Some("USD".into())).unwrap(),
+                    ),
                     order_id: Some(format!("{}", 700_000 + n)),
                     ..Default::default()
                 }),
@@ -163,9 +161,7 @@ impl Setup {
                     .expect("the task exists");
                 match task.state {
                     TaskState::Success => {
-                        let Some(pb::process_response::Result::Payment(p)) =
-                            task.result.and_then(|r| r.result)
-                        else {
+                        let Some(Reply::Payment(p)) = task.result else {
                             panic!("task {id} succeeded without a payment");
                         };
                         transactions.insert(p.transaction_id);
@@ -242,7 +238,7 @@ impl Setup {
 async fn a_worker_killed_mid_batch_loses_and_repeats_nothing() {
     let setup = Setup::new("kill").await;
     let ids = setup.queue_payments().await;
-    let direct = test_util::rabbitmq_url();
+    let direct = intentmesh_core::test_util::rabbitmq_url();
 
     let first = setup.spawn_payment(&direct, 1);
     let charged = setup.wait_charged(60).await;
@@ -314,7 +310,7 @@ async fn the_dlq_command_lists_and_replays_dead_letters() {
     let ports = test_util::real_ports(&config).await;
     let amqp = config.amqp.as_ref().unwrap();
     // A task whose message is dead-lettered: queued, received, given up on.
-    let queued = enqueue(&ports, "payment", pb::ProcessRequest::default())
+    let queued = enqueue(&ports, "payment", AgentRequest::default())
         .await
         .unwrap();
     let id = queued.task.id.to_string();

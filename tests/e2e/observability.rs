@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
 use intentmesh_llm::fake::{Behaviour, FakeOpenAi};
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use regex::Regex;
 use serde_json::{Value, json};
 

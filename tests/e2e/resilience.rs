@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use serde_json::{Value, json};
 
 use crate::support::{Async, Mesh};

@@ -1,11 +1,11 @@
 //! Routing through the gateway: conversation context, the LLM stage (against a local fake of the
 //! OpenAI API over real HTTP), its fallbacks and the classification cache.
 
-use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
 use intentmesh_llm::{
     RawEntities,
     fake::{Behaviour, FakeOpenAi, Script, ScriptedAnswer},
 };
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use serde_json::{Value, json};
 
 use crate::support::{Async, Mesh};

@@ -2,11 +2,9 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use intentmesh_core::{
-    config::DatabaseUrl,
-    tasks::{AsyncConfig, TaskPorts},
-};
+use intentmesh_core::config::DatabaseUrl;
 use intentmesh_payment_agent::{Ledger, SqlLedger};
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinSet};
@@ -87,7 +85,10 @@ impl Mesh {
         // started here would see it.
         let machine: Vec<(&str, String)> = ["EMBEDDING_MODEL_DIR", "XDG_CACHE_HOME", "HOME"]
             .into_iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| (name, value)))
+            .filter_map(|name| {
+                intentmesh_core::config::Env::get(&intentmesh_core::config::ProcessEnv, name)
+                    .map(|value| (name, value))
+            })
             .collect();
         let mut env: HashMap<&str, &str> = HashMap::from([
             ("AGENT_URLS", agent_urls.as_str()),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use intentmesh_core::tasks::{AsyncConfig, TaskPorts};
+use intentmesh_tasks::{AsyncConfig, TaskPorts};
 use serde_json::{Value, json};
 
 use crate::support::{Async, Mesh};

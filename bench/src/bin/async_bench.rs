@@ -21,11 +21,15 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures::{StreamExt, stream};
 use intentmesh_core::{
-    adapters::redis::{RedisConfig, RedisTaskStore},
-    ports::TaskStore,
-    tasks::now_millis,
+    agent::{AgentRequest, Entities},
+    money::{Decimal, Money},
+    now_millis,
 };
-use intentmesh_proto::pb;
+use intentmesh_tasks::{
+    TaskId, TaskMessage,
+    adapters::redis::{self, RedisConfig, RedisTaskStore},
+    ports::TaskStore,
+};
 use lapin::{
     BasicProperties, Connection, ConnectionProperties,
     options::{
@@ -34,7 +38,6 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable, LongString},
 };
-use prost::Message;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -121,14 +124,18 @@ async fn ours(args: &Args, n: usize) -> anyhow::Result<Measured> {
         .await;
     let queued: Vec<(String, i64)> = queued.into_iter().collect::<anyhow::Result<_>>()?;
 
-    let store = RedisTaskStore::connect(&RedisConfig {
+    let pool = redis::connect(&RedisConfig {
         url: args.redis_url.clone(),
         pool_size: 4,
         key_prefix: args.prefix.clone(),
-        record_ttl: Duration::from_secs(3600),
-        result_ttl: Duration::from_secs(3600),
     })
     .await?;
+    let store = RedisTaskStore::new(
+        pool,
+        &args.prefix,
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    );
     let mut latencies = Vec::with_capacity(n);
     let mut last_finish = start_ms;
     let mut pending = queued;
@@ -162,30 +169,24 @@ async fn ours(args: &Args, n: usize) -> anyhow::Result<Measured> {
 }
 
 /// The size of the message our path puts on the queue for a search like the ones above.
-fn our_message_size() -> usize {
-    pb::TaskEnvelope {
-        task_id: "task_0192f0e0a1b2c3d4e5f60718293a4b5c".into(),
-        agent: "search".into(),
-        request: Some(pb::ProcessRequest {
-            request_id: "req-0192f0e0a1b2c3d4e5f60718293a4b5c".into(),
-            message: QUERIES[0].into(),
-            user_id: "bench-42".into(),
-            entities: Some(pb::Entities {
-                query: Some("wireless headphones".into()),
-                category: Some("electronics".into()),
-                max_price: Some(pb::Money {
-                    currency_code: "USD".into(),
-                    units: 50,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            }),
-            skill: "search".into(),
-            agent: "search".into(),
+fn our_message_size() -> anyhow::Result<usize> {
+    let request = AgentRequest {
+        request_id: "req-0192f0e0a1b2c3d4e5f60718293a4b5c".into(),
+        message: QUERIES[0].into(),
+        user_id: "bench-42".into(),
+        entities: Some(Entities {
+            query: Some("wireless headphones".into()),
+            category: Some("electronics".into()),
+            max_price: Some(Money::new(Decimal::from(50), Some("USD".into()))?),
             ..Default::default()
         }),
-    }
-    .encoded_len()
+        skill: Some("search".into()),
+        agent: Some("search".into()),
+        ..Default::default()
+    };
+    Ok(TaskMessage::new(TaskId::generate(), "search", request)
+        .body()?
+        .len())
 }
 
 /// Baseline: publish-with-confirm → consume → ack of `n` messages of our size, bare lapin.
@@ -227,7 +228,7 @@ async fn baseline(args: &Args, n: usize) -> anyhow::Result<Measured> {
             FieldTable::default(),
         )
         .await?;
-    let size = our_message_size().max(8);
+    let size = our_message_size()?.max(8);
     let received = Arc::new(AtomicUsize::new(0));
     let consuming = tokio::spawn(async move {
         let mut latencies = Vec::with_capacity(n);
@@ -293,7 +294,7 @@ async fn main() -> anyhow::Result<()> {
         "  async: {} tasks, {} concurrent, message {} bytes",
         args.tasks,
         args.concurrency,
-        our_message_size()
+        our_message_size()?
     );
     // Warm-up: connections, the catalog cache and the broker's queues.
     ours(&args, 200).await.context("warm-up")?;

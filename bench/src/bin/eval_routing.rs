@@ -8,9 +8,8 @@ use std::{collections::BTreeMap, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use intentmesh_core::{config::ProcessEnv, money::from_money};
-use intentmesh_proto::pb;
-use intentmesh_root_agent::{Evaluator, RoutingConfig, Stages, parse_stages};
+use intentmesh_core::{agent::Entities, config::ProcessEnv, money::Money as Exact};
+use intentmesh_root_agent::{Evaluator, RoutingConfig, Stage, Stages, parse_stages};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -85,21 +84,21 @@ fn words(q: Option<&str>) -> Vec<String> {
     w
 }
 
-fn money_matches(label: Option<&Money>, got: Option<&pb::Money>) -> bool {
+fn money_matches(label: Option<&Money>, got: Option<&Exact>) -> bool {
     match (label, got) {
         (None, None) => true,
         (Some(l), Some(g)) => {
-            let value = Decimal::from_str(&l.value).ok();
-            let got_value = from_money(g).ok();
+            let value = Decimal::from_str(&l.value).ok().map(|d| d.normalize());
             let currency = l.currency.as_deref().unwrap_or_default();
-            value.is_some() && value == got_value && currency.eq_ignore_ascii_case(&g.currency_code)
+            value == Some(g.amount())
+                && currency.eq_ignore_ascii_case(g.currency().unwrap_or_default())
         }
         _ => false,
     }
 }
 
 /// The entity fields that differ (empty: an exact match).
-fn entity_mismatches(label: &Labelled, got: &pb::Entities) -> Vec<&'static str> {
+fn entity_mismatches(label: &Labelled, got: &Entities) -> Vec<&'static str> {
     let mut wrong = Vec::new();
     if !money_matches(label.amount.as_ref(), got.amount.as_ref()) {
         wrong.push("amount");
@@ -251,7 +250,7 @@ async fn evaluate(path: &std::path::Path, args: &Args, errors: bool) -> anyhow::
         .collect::<Result<_, _>>()?;
     let budget = Duration::from_secs(args.budget_secs);
     let base = RoutingConfig::from_env(&ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let llm = base.stages.contains(&pb::RouteStage::Llm);
+    let llm = base.stages.contains(&Stage::Llm);
     let embeddings = intentmesh_root_agent::EMBEDDINGS_BUILT;
 
     let mut configs: Vec<(&str, &str)> = vec![("rules", "rules")];

@@ -1,17 +1,18 @@
 //! What the payment agent tells the router about itself.
 
-use intentmesh_proto::pb;
+use intentmesh_core::agent::{AgentCard, ExecutionMode, Skill};
+
+pub use crate::domain::payments::SKILL_PAY;
 
 pub const AGENT_NAME: &str = "payment";
-pub const SKILL_PAY: &str = "pay";
 
-pub fn card() -> pb::AgentCard {
+pub fn card() -> AgentCard {
     let strings = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    pb::AgentCard {
+    AgentCard {
         name: AGENT_NAME.to_owned(),
         version: intentmesh_core::VERSION.to_owned(),
         description: "Makes payments and records each one once in the ledger".to_owned(),
-        skills: vec![pb::Skill {
+        skills: vec![Skill {
             id: SKILL_PAY.to_owned(),
             name: "Make a payment".to_owned(),
             description: "Charge an amount in a currency, optionally for an order".to_owned(),
@@ -91,7 +92,7 @@ pub fn card() -> pb::AgentCard {
                 r"\b(send|sned|sent)\s+(\p{Sc}\s?)?\d",
                 r"\bput\b[^.?!]{0,25}\bon (my|the|this) card\b",
             ]),
-            default_mode: pb::ExecutionMode::Sync as i32,
+            default_mode: ExecutionMode::Sync,
             entities: strings(&["amount", "currency", "order_id"]),
             vocabularies: vec![],
             stopwords: strings(&["pay", "payment", "charge", "order"]),

@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 
 use intentmesh_core::{
-    config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or},
-    tasks::AsyncConfig,
+    config::{ConfigError, DATABASE_POOL_SIZE, DatabaseUrl, Env, ServerConfig, parse_or},
+    money::Decimal,
 };
-use rust_decimal::Decimal;
+use intentmesh_tasks::AsyncConfig;
 
 use crate::domain::validate::PaymentPolicy;
+
+pub(crate) const INTENTMESH_DATA_DIR: &str = "INTENTMESH_DATA_DIR";
+pub(crate) const PAYMENT_MAX_AMOUNT: &str = "PAYMENT_MAX_AMOUNT";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,29 +31,27 @@ impl Config {
             Some(url) => url,
             None => {
                 let dir = env
-                    .get("INTENTMESH_DATA_DIR")
+                    .get(INTENTMESH_DATA_DIR)
                     .unwrap_or_else(|| "data".to_owned());
                 DatabaseUrl::Sqlite(format!("sqlite://{dir}/ledger.sqlite?mode=rwc"))
             }
         };
-        let max_amount: Decimal = parse_or(
-            env,
-            "PAYMENT_MAX_AMOUNT",
-            PaymentPolicy::default().max_amount,
-        )?;
+        let max_amount: Decimal =
+            parse_or(env, PAYMENT_MAX_AMOUNT, PaymentPolicy::default().max_amount)?;
         if max_amount <= Decimal::ZERO {
             return Err(ConfigError::new(
-                "PAYMENT_MAX_AMOUNT",
+                PAYMENT_MAX_AMOUNT,
                 &max_amount.to_string(),
                 "must be greater than zero",
             ));
         }
+        let server = ServerConfig::from_env(env, "PAYMENT", default_listen)?;
         Ok(Self {
-            server: ServerConfig::from_env(env, "PAYMENT", default_listen)?,
             database,
-            pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
+            pool_size: parse_or(env, DATABASE_POOL_SIZE, 10)?,
             policy: PaymentPolicy { max_amount },
-            tasks: AsyncConfig::from_env(env)?,
+            tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
+            server,
         })
     }
 }

@@ -1,6 +1,12 @@
-//! The payment agent: validates payments and records each one once in a SQL ledger.
+//! The payment agent: validates payments and records each one once in a SQL ledger, answering
+//! over gRPC and, with a queue, as a worker of queued payments.
+//!
+//! Layout: `service` (the gRPC adapter) → `agent` (the contract's request in, a receipt out; also
+//! the task handler) → `domain` (validation, idempotency keys, the `Ledger` port, paying) ←
+//! `adapters` (the ledger on sqlx).
 
 mod adapters;
+mod agent;
 mod card;
 mod config;
 mod domain;
@@ -11,42 +17,24 @@ use std::sync::Arc;
 use intentmesh_core::{
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
-    tasks::{AgentHandler, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
+use intentmesh_tasks::{TaskMetrics, TaskPorts, attach_worker};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use adapters::sql::{SQLITE_PRAGMAS, SqlLedger};
+pub use agent::PaymentAgent;
 pub use card::{AGENT_NAME, SKILL_PAY, card};
 pub use config::Config;
 pub use domain::{
+    error::PaymentError,
     idempotency,
-    ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment, Payment},
+    ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment, Payment, PaymentStatus},
+    payments::MIN_CHARGE_BUDGET,
     validate::{PaymentPolicy, ValidPayment, validate},
 };
-pub use service::PaymentAgent;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot open the ledger: {0}")]
-    Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Tasks(#[from] PortsError),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-}
-
-/// Opens the ledger named by the config (failing fast) and serves until `shutdown`.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
-    let ledger = SqlLedger::connect(&config.database, config.pool_size).await?;
-    let tasks = TaskPorts::connect(&config.tasks, AGENT_NAME, false).await?;
-    serve(config, Arc::new(ledger), tasks, listener, shutdown).await
-}
+pub use service::PaymentService;
 
 /// Serves the payment agent over a ledger the caller opened and, with `tasks`, consumes its
 /// queue of asynchronous payments (charged through the same ledger, so once).
@@ -56,18 +44,26 @@ pub async fn serve(
     tasks: Option<TaskPorts>,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), RunError> {
-    let ready_ledger = Arc::clone(&ledger);
-    let agent = PaymentAgent::new(ledger, config.policy);
-    AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
-        .add_service(AgentGrpc::new(agent.clone()))
+) -> Result<(), ServeError> {
+    let task_metrics = TaskMetrics::new(AGENT_NAME);
+    let metrics = ServiceMetrics::with(AGENT_NAME, &[&task_metrics]);
+    let agent = PaymentAgent::new(Arc::clone(&ledger), config.policy);
+    let service = PaymentService::new(agent.clone(), config.server.request_timeout);
+    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+        .reflection(intentmesh_proto::FILE_DESCRIPTOR_SET)
+        .add_service(AgentGrpc::new(service))
         .readiness(Arc::new(move || {
-            let ledger = Arc::clone(&ready_ledger);
+            let ledger = Arc::clone(&ledger);
             Box::pin(async move { ledger.ready().await.map_err(|e| e.to_string()) })
-        }))
-        .tasks(tasks)
-        .worker(Arc::new(AgentHandler(agent)))
-        .serve(listener, shutdown)
-        .await?;
-    Ok(())
+        }));
+    attach_worker(
+        server,
+        AGENT_NAME,
+        tasks,
+        Arc::new(agent),
+        task_metrics,
+        &shutdown,
+    )
+    .serve(listener, shutdown)
+    .await
 }

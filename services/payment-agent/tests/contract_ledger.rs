@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use intentmesh_core::config::DatabaseUrl;
-use intentmesh_payment_agent::{ChargeOutcome, Ledger, LedgerError, NewPayment, SqlLedger};
+use intentmesh_payment_agent::{
+    ChargeOutcome, Ledger, LedgerError, NewPayment, PaymentStatus, SqlLedger,
+};
 
 mod support {
     use super::*;
@@ -53,7 +55,7 @@ mod cases {
             panic!("first charge must charge: {first:?}")
         };
         assert!(p.transaction_id.starts_with("txn_"));
-        assert_eq!(p.status, "completed");
+        assert_eq!(p.status, PaymentStatus::Completed);
         let again = ledger
             .charge(payment("k1", Some("o1"), 10_000))
             .await

@@ -2,12 +2,17 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::routing::RoutingConfig;
 use intentmesh_core::{
     config::{ConfigError, Env, ServerConfig, seconds_or},
     resilience::BreakerConfigs,
-    tasks::AsyncConfig,
 };
+use intentmesh_tasks::AsyncConfig;
+
+use crate::routing::RoutingConfig;
+
+pub(crate) const AGENT_URLS: &str = "AGENT_URLS";
+pub(crate) const DISCOVERY_INTERVAL_SECS: &str = "DISCOVERY_INTERVAL_SECS";
+pub(crate) const AGENT_CALL_TIMEOUT_SECS: &str = "AGENT_CALL_TIMEOUT_SECS";
 
 /// One worker the root talks to. The name is optional: the worker's `Describe` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +24,9 @@ pub struct WorkerEndpoint {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
-    /// `AGENT_URLS`: comma-separated `url` or `name=url`.
-    pub workers: Vec<WorkerEndpoint>,
+    /// `AGENT_URLS`: comma-separated `url` or `name=url`; `None` when unset (the local defaults,
+    /// [`DEFAULT_AGENT_URLS`], unless the launcher knows better).
+    pub workers: Option<Vec<WorkerEndpoint>>,
     /// The routing cascade: stages, thresholds, embeddings, LLM, cache, conversations.
     pub routing: RoutingConfig,
     /// `DISCOVERY_INTERVAL_SECS`: how often workers are described again.
@@ -66,30 +72,35 @@ pub fn parse_workers(raw: &str) -> Result<Vec<WorkerEndpoint>, String> {
 
 impl Config {
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
-        let raw = env
-            .get("AGENT_URLS")
-            .unwrap_or_else(|| DEFAULT_AGENT_URLS.to_owned());
-        let workers = parse_workers(&raw).map_err(|r| ConfigError::new("AGENT_URLS", &raw, r))?;
+        let workers = env
+            .get(AGENT_URLS)
+            .map(|raw| parse_workers(&raw).map_err(|r| ConfigError::new(AGENT_URLS, &raw, r)))
+            .transpose()?;
+        let server = ServerConfig::from_env(env, "ROOT", default_listen)?;
         Ok(Self {
-            server: ServerConfig::from_env(env, "ROOT", default_listen)?,
             routing: RoutingConfig::from_env(env)?,
-            discovery_interval: seconds_or(
-                env,
-                "DISCOVERY_INTERVAL_SECS",
-                Duration::from_secs(30),
-            )?,
-            call_timeout: seconds_or(env, "AGENT_CALL_TIMEOUT_SECS", Duration::from_secs(10))?,
-            tasks: AsyncConfig::from_env(env)?,
+            discovery_interval: seconds_or(env, DISCOVERY_INTERVAL_SECS, Duration::from_secs(30))?,
+            call_timeout: seconds_or(env, AGENT_CALL_TIMEOUT_SECS, Duration::from_secs(10))?,
+            tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
+            server,
             breakers: BreakerConfigs::from_env(
                 env,
                 &workers
                     .iter()
+                    .flatten()
                     .filter_map(|w| w.name.as_deref())
                     .chain(["payment", "search"])
                     .collect::<Vec<_>>(),
             )?,
             workers,
         })
+    }
+
+    /// The workers to describe: those configured, else the local defaults.
+    pub fn workers(&self) -> Vec<WorkerEndpoint> {
+        self.workers
+            .clone()
+            .unwrap_or_else(|| parse_workers(DEFAULT_AGENT_URLS).unwrap_or_default())
     }
 }
 

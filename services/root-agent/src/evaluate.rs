@@ -3,12 +3,12 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use intentmesh_proto::pb;
+use intentmesh_core::agent::{AgentCard, AgentRequest, Entities};
 use tokio::time::Instant;
 
 use crate::{
     entities,
-    routing::{NONE, Routing, Stages, stage_name},
+    routing::{NONE, Routing, Stages},
 };
 
 /// What routing made of one message.
@@ -20,7 +20,7 @@ pub struct Evaluation {
     pub stage: &'static str,
     pub confidence: f64,
     /// The entities passed on (routed requests only).
-    pub entities: pb::Entities,
+    pub entities: Entities,
     /// Stages that failed on the way.
     pub degraded: Vec<String>,
 }
@@ -31,8 +31,8 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    pub async fn new(stages: &Stages, cards: Vec<pb::AgentCard>) -> Self {
-        let cards: BTreeMap<String, Arc<pb::AgentCard>> = cards
+    pub async fn new(stages: &Stages, cards: Vec<AgentCard>) -> Self {
+        let cards: BTreeMap<String, Arc<AgentCard>> = cards
             .into_iter()
             .map(|c| (c.name.clone(), Arc::new(c)))
             .collect();
@@ -48,41 +48,36 @@ impl Evaluator {
 
     /// Routes one message as `POST /route` would (no context, no session).
     pub async fn route(&self, message: &str, budget: std::time::Duration) -> Evaluation {
-        let req = pb::ProcessRequest {
+        let req = AgentRequest {
             message: message.to_owned(),
             user_id: "eval".to_owned(),
-            ..Default::default()
+            ..AgentRequest::default()
         };
         match self
             .routing
             .decide(&req, None, Instant::now() + budget)
             .await
         {
-            Ok(d) => {
-                let stage = stage_name(pb::RouteStage::try_from(d.stage).unwrap_or_default());
-                let routed = d.status == pb::RouteStatus::Routed as i32;
-                Evaluation {
-                    intent: if routed {
-                        format!("{}.{}", d.agent, d.skill)
-                    } else {
-                        NONE.to_owned()
-                    },
-                    stage,
-                    confidence: d.confidence,
-                    entities: if routed {
-                        d.entities.unwrap_or_default()
-                    } else {
-                        pb::Entities::default()
-                    },
-                    degraded: d.degraded,
-                }
-            }
+            Ok(d) => Evaluation {
+                intent: d
+                    .route
+                    .as_ref()
+                    .map_or_else(|| NONE.to_owned(), |r| format!("{}.{}", r.agent, r.skill)),
+                stage: d.stage.name(),
+                confidence: d.confidence,
+                entities: if d.route.is_some() {
+                    d.entities
+                } else {
+                    Entities::default()
+                },
+                degraded: d.degraded.iter().map(|s| (*s).to_owned()).collect(),
+            },
             // A message the parsers refuse (an amount too large to represent) is not routed.
             Err(_) => Evaluation {
                 intent: NONE.to_owned(),
                 stage: "none",
                 confidence: 0.0,
-                entities: pb::Entities::default(),
+                entities: Entities::default(),
                 degraded: Vec::new(),
             },
         }
@@ -90,7 +85,7 @@ impl Evaluator {
 
     /// What the deterministic parsers read from `message` for the skill `intent` (`agent.skill`),
     /// whatever the routing: the entity half of the evaluation, on the labelled skill.
-    pub fn entities_for(&self, message: &str, intent: &str) -> pb::Entities {
+    pub fn entities_for(&self, message: &str, intent: &str) -> Entities {
         let accepts = intent
             .split_once('.')
             .and_then(|(agent, skill)| {
@@ -103,9 +98,11 @@ impl Evaluator {
             })
             .map(|s| s.entities.clone())
             .unwrap_or_default();
-        let parsed = entities::extract(message, &self.routing.vocabulary)
-            .entities()
-            .unwrap_or_default();
+        let parsed = entities::parsed(&intentmesh_entities::extract(
+            message,
+            &self.routing.vocabulary,
+        ))
+        .unwrap_or_default();
         entities::for_skill(parsed, &accepts)
     }
 }

@@ -1,5 +1,7 @@
-//! The workers the root knows: their gRPC clients and the cards they described, and the routing
-//! built from those cards. Swapped atomically when a refresh learns something new.
+//! The workers the root knows — the cards they described, and the one outbound stack per worker
+//! that every call to it goes through — and the routing built from those cards. Swapped
+//! atomically when a refresh learns something new. This is the root's outbound gRPC adapter:
+//! wire types stop here.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -9,12 +11,20 @@ use std::{
 
 use arc_swap::ArcSwap;
 use intentmesh_core::{
+    AgentError, ErrorCode,
+    agent::{AgentCard, AgentRequest, AgentResponse},
+    client::{Call, Outbound, Retries, outbound},
     metrics::ServiceMetrics,
-    resilience::{BreakerConfigs, CircuitBreaker},
+    resilience::{BreakerConfigs, BreakerError, CircuitBreaker, grpc_outcome},
 };
-use intentmesh_proto::pb::{self, agent_client::AgentClient};
+use intentmesh_proto::{
+    pb::{self, agent_client::AgentClient},
+    response_from_wire,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tower::ServiceExt;
 
 use crate::{
     config::{Config, WorkerEndpoint},
@@ -24,15 +34,70 @@ use crate::{
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 const FAST_RETRY: Duration = Duration::from_millis(250);
 
+/// Extra attempts of a synchronous call to an unavailable worker, and the first pause between
+/// them (doubling, with jitter, never past the request's deadline).
+const RETRIES: Retries = Retries {
+    extra: 2,
+    base: Duration::from_millis(25),
+};
+
 /// A worker that described itself.
 #[derive(Debug, Clone)]
 pub(crate) struct Worker {
     /// Shared: a card carries whole vocabularies and is read on every request.
-    pub(crate) card: Arc<pb::AgentCard>,
-    pub(crate) client: AgentClient<Channel>,
-    /// This worker's breaker; it outlives refreshes (one per agent name).
-    pub(crate) breaker: CircuitBreaker,
+    pub(crate) card: Arc<AgentCard>,
+    /// `Process` through this worker's stack (built once; its breaker outlives refreshes).
+    process: Outbound<pb::ProcessRequest, pb::ProcessResponse>,
     url: String,
+}
+
+/// Why a call to a worker gave no answer.
+#[derive(Debug)]
+pub(crate) enum CallFailure {
+    /// The worker's circuit is open: calls to it are paused for `retry_after`.
+    Open { retry_after: Duration },
+    /// The worker (or the way to it) failed; a worker's own errors pass through unchanged.
+    Failed(AgentError),
+}
+
+impl Worker {
+    /// One `Process` call, within `deadline`.
+    pub(crate) async fn process(
+        &self,
+        request: AgentRequest,
+        deadline: Instant,
+    ) -> Result<AgentResponse, CallFailure> {
+        let agent = &self.card.name;
+        let call = Call::new(pb::ProcessRequest::from(request), deadline);
+        match self.process.clone().oneshot(call).await {
+            Ok(response) => response_from_wire(response)
+                .map(|(response, _)| response)
+                .map_err(|e| CallFailure::Failed(e.into_upstream_error(agent))),
+            Err(BreakerError::Open { retry_after, .. }) => Err(CallFailure::Open { retry_after }),
+            Err(BreakerError::Inner(status)) => {
+                Err(CallFailure::Failed(worker_error(agent, &status)))
+            }
+        }
+    }
+}
+
+/// A worker's own errors pass through unchanged; transport failures name the worker.
+fn worker_error(agent: &str, status: &tonic::Status) -> AgentError {
+    let err = AgentError::from(status);
+    match err.code {
+        ErrorCode::Unavailable if !err.details.contains_key("agent") => {
+            AgentError::unavailable(format!("the {agent} agent is unavailable"))
+                .with("agent", agent)
+                .caused_by(status.clone())
+        }
+        ErrorCode::DeadlineExceeded => AgentError::new(
+            ErrorCode::DeadlineExceeded,
+            format!("the {agent} agent did not answer in time"),
+        )
+        .with("agent", agent)
+        .caused_by(status.clone()),
+        _ => err,
+    }
 }
 
 /// Everything routing needs, consistent with one set of cards.
@@ -62,6 +127,8 @@ pub struct Registry {
     targets: Vec<Target>,
     snapshot: ArcSwap<Snapshot>,
     breakers: Mutex<HashMap<String, CircuitBreaker>>,
+    /// One stack per worker name and endpoint, built the first time it describes itself.
+    stacks: Mutex<HashMap<(String, String), Outbound<pb::ProcessRequest, pb::ProcessResponse>>>,
     breaker_configs: BreakerConfigs,
     metrics: Arc<ServiceMetrics>,
     stages: Arc<Stages>,
@@ -76,7 +143,7 @@ impl Registry {
         stages: Arc<Stages>,
     ) -> Result<Self, RegistryError> {
         let targets = config
-            .workers
+            .workers()
             .iter()
             .map(|endpoint| {
                 let channel =
@@ -101,6 +168,7 @@ impl Registry {
             }),
             stages,
             breakers: Mutex::default(),
+            stacks: Mutex::default(),
             breaker_configs: config.breakers.clone(),
             metrics,
         };
@@ -118,6 +186,41 @@ impl Registry {
             .or_insert_with(|| {
                 CircuitBreaker::new(name, self.breaker_configs.for_target(name))
                     .reported_in(Arc::clone(&self.metrics))
+            })
+            .clone()
+    }
+
+    /// The stack for `Process` calls to the agent `name` at `target`, built on first use:
+    /// retries of an unavailable worker, then its breaker, then deadline and trace propagation.
+    fn stack(
+        &self,
+        name: &str,
+        target: &Target,
+    ) -> Outbound<pb::ProcessRequest, pb::ProcessResponse> {
+        let key = (name.to_owned(), target.endpoint.url.clone());
+        let mut stacks = self
+            .stacks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stacks
+            .entry(key)
+            .or_insert_with(|| {
+                let client = target.client.clone();
+                let process = tower::service_fn(move |request| {
+                    let mut client = client.clone();
+                    async move {
+                        client
+                            .process(request)
+                            .await
+                            .map(tonic::Response::into_inner)
+                    }
+                });
+                outbound(
+                    process,
+                    self.breaker(name),
+                    grpc_outcome::<pb::ProcessResponse>,
+                    RETRIES,
+                )
             })
             .clone()
     }
@@ -165,7 +268,7 @@ impl Registry {
         for (target, answer) in futures::future::join_all(calls).await {
             match answer {
                 Ok(Ok(card)) => {
-                    let card = Arc::new(card.into_inner());
+                    let card = Arc::new(AgentCard::from(card.into_inner()));
                     if let Some(name) = target.endpoint.name.as_deref().filter(|n| *n != card.name)
                     {
                         tracing::warn!(configured = name, described = %card.name, url = %target.endpoint.url, "worker describes itself under another name; using its own");
@@ -173,9 +276,8 @@ impl Registry {
                     workers.insert(
                         card.name.clone(),
                         Worker {
-                            breaker: self.breaker(&card.name),
+                            process: self.stack(&card.name, target),
                             card,
-                            client: target.client.clone(),
                             url: target.endpoint.url.clone(),
                         },
                     );

@@ -1,19 +1,19 @@
 //! What the search agent tells the router about itself.
 
-use intentmesh_proto::pb;
+use intentmesh_core::agent::{AgentCard, ExecutionMode, Skill, Term, Vocabulary};
 
 use crate::catalog::generate::{category_synonyms, product_words};
 
 pub const AGENT_NAME: &str = "search";
 pub const SKILL_SEARCH: &str = "search";
 
-pub fn card() -> pb::AgentCard {
+pub fn card() -> AgentCard {
     let strings = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    let categories = pb::Vocabulary {
+    let categories = Vocabulary {
         entity: "category".to_owned(),
         terms: category_synonyms()
             .into_iter()
-            .map(|(value, synonyms)| pb::Term {
+            .map(|(value, synonyms)| Term {
                 value: value.to_owned(),
                 synonyms: strings(&synonyms),
             })
@@ -21,21 +21,21 @@ pub fn card() -> pb::AgentCard {
     };
     // Product words, with the same product in the main languages the shop serves (a query stays in
     // the user's language; these let the router recognise it and correct its typos).
-    let products = pb::Vocabulary {
+    let products = Vocabulary {
         entity: "query".to_owned(),
         terms: product_words()
             .into_iter()
-            .map(|w| pb::Term {
+            .map(|w| Term {
                 value: w.to_owned(),
                 synonyms: strings(translations(w)),
             })
             .collect(),
     };
-    pb::AgentCard {
+    AgentCard {
         name: AGENT_NAME.to_owned(),
         version: intentmesh_core::VERSION.to_owned(),
         description: "Searches the product catalog with full-text ranking and filters".to_owned(),
-        skills: vec![pb::Skill {
+        skills: vec![Skill {
             id: SKILL_SEARCH.to_owned(),
             name: "Search products".to_owned(),
             description: "Find products by words, category and price".to_owned(),
@@ -95,7 +95,7 @@ pub fn card() -> pb::AgentCard {
                 r"\b(unter|bis|über|zwischen|menos de|más de|hasta|entre|moins de|plus de|sotto|sopra|meno di|più di|tra|onder( de)?|boven|tussen|até|mais de|poniżej|powyżej|до|от)\s*\p{Sc}?\s*\d",
                 r"\d\s*(円|元)?\s*(以下|以上|以内)",
             ]),
-            default_mode: pb::ExecutionMode::Async as i32,
+            default_mode: ExecutionMode::Async,
             entities: strings(&[
                 "query",
                 "category",

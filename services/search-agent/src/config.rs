@@ -2,10 +2,14 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use intentmesh_core::{
-    config::{ConfigError, DatabaseUrl, Env, ServerConfig, parse_or, seconds_or},
-    tasks::AsyncConfig,
+use intentmesh_core::config::{
+    ConfigError, DATABASE_POOL_SIZE, DatabaseUrl, Env, ServerConfig, parse_or, seconds_or,
 };
+use intentmesh_tasks::AsyncConfig;
+
+pub(crate) const ELASTICSEARCH_URL: &str = "ELASTICSEARCH_URL";
+pub(crate) const SEARCH_CACHE_CAPACITY: &str = "SEARCH_CACHE_CAPACITY";
+pub(crate) const SEARCH_CACHE_TTL_SECS: &str = "SEARCH_CACHE_TTL_SECS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -24,21 +28,22 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
-        if let Some(url) = env.get("ELASTICSEARCH_URL") {
+        if let Some(url) = env.get(ELASTICSEARCH_URL) {
             // Never a silent fallback: a configured backend we do not have is an error.
             return Err(ConfigError::new(
-                "ELASTICSEARCH_URL",
+                ELASTICSEARCH_URL,
                 &url,
                 "Elasticsearch is not supported by this build; unset it to use SQL full-text search",
             ));
         }
+        let server = ServerConfig::from_env(env, "SEARCH", default_listen)?;
         Ok(Self {
-            server: ServerConfig::from_env(env, "SEARCH", default_listen)?,
             database: DatabaseUrl::from_env(env)?,
-            pool_size: parse_or(env, "DATABASE_POOL_SIZE", 10)?,
-            cache_capacity: parse_or(env, "SEARCH_CACHE_CAPACITY", 10_000)?,
-            cache_ttl: seconds_or(env, "SEARCH_CACHE_TTL_SECS", Duration::from_secs(30))?,
-            tasks: AsyncConfig::from_env(env)?,
+            pool_size: parse_or(env, DATABASE_POOL_SIZE, 10)?,
+            cache_capacity: parse_or(env, SEARCH_CACHE_CAPACITY, 10_000)?,
+            cache_ttl: seconds_or(env, SEARCH_CACHE_TTL_SECS, Duration::from_secs(30))?,
+            tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
+            server,
         })
     }
 }

@@ -1,6 +1,12 @@
-//! The search agent: a product catalog with full-text search, filters and pagination.
+//! The search agent: a product catalog with full-text search, filters and pagination, answering
+//! over gRPC and, with a queue, as a worker of queued searches.
+//!
+//! Layout: `service` (the gRPC adapter) → `agent` (the contract's request in, a page out; also
+//! the task handler) → `domain` (queries, the `Catalog` port) ← `adapters` (SQLite FTS5,
+//! PostgreSQL full-text search, a cache).
 
 mod adapters;
+mod agent;
 mod card;
 pub mod catalog;
 mod config;
@@ -13,33 +19,24 @@ use intentmesh_core::{
     config::DatabaseUrl,
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
-    tasks::{AgentHandler, PortsError, TaskPorts},
 };
 use intentmesh_proto::pb::agent_server::AgentServer as AgentGrpc;
+use intentmesh_tasks::{TaskMetrics, TaskPorts, attach_worker};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use adapters::{cached::CachedCatalog, postgres::PostgresCatalog, sqlite::SqliteCatalog};
+pub use agent::SearchAgent;
 pub use card::{AGENT_NAME, SKILL_SEARCH, card};
 pub use config::Config;
 pub use domain::{
     catalog::{Catalog, CatalogError, Product, SearchPage},
     query::{
-        CATALOG_CURRENCY, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, SearchQuery, from_entities,
-        terms,
+        CATALOG_CURRENCY, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, QueryError, SearchQuery,
+        from_entities, terms,
     },
 };
-pub use service::SearchAgent;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot open the catalog: {0}")]
-    Catalog(#[from] CatalogError),
-    #[error(transparent)]
-    Tasks(#[from] PortsError),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-}
+pub use service::SearchService;
 
 /// Opens the catalog the config names (in-memory SQLite when unset) and loads the committed
 /// products into it when it holds fewer.
@@ -51,7 +48,8 @@ pub async fn open_catalog(config: &Config) -> Result<Arc<dyn Catalog>, CatalogEr
         Some(DatabaseUrl::Sqlite(url)) => Arc::new(SqliteCatalog::connect(url, 4).await?),
         None => Arc::new(SqliteCatalog::connect("sqlite::memory:", 4).await?),
     };
-    let products = catalog::embedded().map_err(|e| CatalogError::Data(e.to_string()))?;
+    let products = catalog::embedded()
+        .map_err(|e| CatalogError::Data(format!("the committed catalog: {e}")))?;
     if catalog.count().await? < products.len() as u64 {
         catalog.load(&products).await?;
         tracing::info!(products = products.len(), "catalog loaded");
@@ -66,17 +64,6 @@ pub async fn open_catalog(config: &Config) -> Result<Arc<dyn Catalog>, CatalogEr
     )))
 }
 
-/// Opens the catalog and serves until `shutdown`.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
-    let catalog = open_catalog(&config).await?;
-    let tasks = TaskPorts::connect(&config.tasks, AGENT_NAME, false).await?;
-    serve(config, catalog, tasks, listener, shutdown).await
-}
-
 /// Serves the search agent over a catalog the caller opened and, with `tasks`, consumes its
 /// queue of asynchronous searches.
 pub async fn serve(
@@ -85,18 +72,25 @@ pub async fn serve(
     tasks: Option<TaskPorts>,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), RunError> {
-    let ready_catalog = Arc::clone(&catalog);
-    let agent = SearchAgent::new(catalog);
-    AgentServer::new(AGENT_NAME, config.server, ServiceMetrics::new(AGENT_NAME))
-        .add_service(AgentGrpc::new(agent.clone()))
+) -> Result<(), ServeError> {
+    let task_metrics = TaskMetrics::new(AGENT_NAME);
+    let metrics = ServiceMetrics::with(AGENT_NAME, &[&task_metrics]);
+    let agent = SearchAgent::new(Arc::clone(&catalog));
+    let server = AgentServer::new(AGENT_NAME, config.server, metrics)
+        .reflection(intentmesh_proto::FILE_DESCRIPTOR_SET)
+        .add_service(AgentGrpc::new(SearchService::new(agent.clone())))
         .readiness(Arc::new(move || {
-            let catalog = Arc::clone(&ready_catalog);
+            let catalog = Arc::clone(&catalog);
             Box::pin(async move { catalog.ready().await.map_err(|e| e.to_string()) })
-        }))
-        .tasks(tasks)
-        .worker(Arc::new(AgentHandler(agent)))
-        .serve(listener, shutdown)
-        .await?;
-    Ok(())
+        }));
+    attach_worker(
+        server,
+        AGENT_NAME,
+        tasks,
+        Arc::new(agent),
+        task_metrics,
+        &shutdown,
+    )
+    .serve(listener, shutdown)
+    .await
 }

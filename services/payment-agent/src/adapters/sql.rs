@@ -16,7 +16,9 @@ use sqlx::{
     sqlite::SqliteConnectOptions,
 };
 
-use crate::domain::ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment, Payment};
+use crate::domain::ledger::{
+    ChargeOutcome, Ledger, LedgerError, NewPayment, Payment, PaymentStatus,
+};
 
 /// The ledger's migrations, the same SQL for both backends. Other services' migrations may
 /// share the database (the catalog's, numbered 2xxxx), so versions this crate does not know are
@@ -93,7 +95,17 @@ fn create_sqlite_parent(raw: &str) -> Result<(), LedgerError> {
 }
 
 fn payment_from_row(row: &AnyRow) -> Result<Payment, LedgerError> {
+    let status: String = row.try_get("status")?;
     Ok(Payment {
+        status: match status.as_str() {
+            "completed" => PaymentStatus::Completed,
+            "declined" => PaymentStatus::Declined,
+            other => {
+                return Err(LedgerError::Inconsistent(format!(
+                    "unknown payment status {other:?}"
+                )));
+            }
+        },
         transaction_id: row.try_get("transaction_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         fingerprint: row.try_get("fingerprint")?,
@@ -101,7 +113,6 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment, LedgerError> {
         order_id: row.try_get("order_id")?,
         amount_minor: row.try_get("amount_minor")?,
         currency: row.try_get("currency")?,
-        status: row.try_get("status")?,
         request_id: row.try_get("request_id")?,
         created_at: row.try_get("created_at")?,
     })
@@ -118,7 +129,7 @@ impl Ledger for SqlLedger {
             order_id: new.order_id,
             amount_minor: new.amount_minor,
             currency: new.currency,
-            status: "completed".to_owned(),
+            status: PaymentStatus::Completed,
             request_id: new.request_id,
             created_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         };
@@ -134,7 +145,7 @@ impl Ledger for SqlLedger {
             .bind(payment.order_id.as_deref())
             .bind(payment.amount_minor)
             .bind(&payment.currency)
-            .bind(&payment.status)
+            .bind(payment.status.as_str())
             .bind(&payment.request_id)
             .bind(&payment.created_at)
             .fetch_optional(&self.pool)

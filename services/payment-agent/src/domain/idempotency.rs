@@ -46,7 +46,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal::Decimal;
+    use intentmesh_core::money::Decimal;
 
     fn payment(order: Option<&str>, minor: i64) -> ValidPayment {
         ValidPayment {

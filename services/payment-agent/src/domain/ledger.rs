@@ -1,6 +1,7 @@
 //! The ledger port: where a payment is charged at most once.
 
 use async_trait::async_trait;
+pub use intentmesh_core::agent::PaymentStatus;
 
 /// A charge to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct Payment {
     pub order_id: Option<String>,
     pub amount_minor: i64,
     pub currency: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub request_id: String,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -56,9 +57,9 @@ pub enum LedgerError {
     /// The order was paid before with a different amount, currency or payer.
     #[error("order {order_id} is already paid")]
     OrderAlreadyPaid { order_id: String },
-    #[error("ledger storage error: {0}")]
+    #[error("ledger storage error")]
     Storage(#[from] sqlx::Error),
-    #[error("ledger migration error: {0}")]
+    #[error("ledger migration error")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("ledger is inconsistent: {0}")]
     Inconsistent(String),

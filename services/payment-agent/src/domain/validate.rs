@@ -3,11 +3,11 @@
 
 use std::sync::LazyLock;
 
-use intentmesh_core::{AgentError, ErrorCode, money};
-use intentmesh_proto::pb;
+use intentmesh_core::{agent::Entities, money::Decimal};
 use iso_currency::Currency;
 use regex::Regex;
-use rust_decimal::Decimal;
+
+use super::error::PaymentError;
 
 /// Limits a payment must respect.
 #[derive(Debug, Clone)]
@@ -43,80 +43,42 @@ static ORDER_ID: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Validates the payment entities against the policy.
-pub fn validate(
-    entities: &pb::Entities,
-    policy: &PaymentPolicy,
-) -> Result<ValidPayment, AgentError> {
-    let money = entities.amount.as_ref().ok_or_else(|| {
-        AgentError::new(
-            ErrorCode::MissingAmount,
-            "no amount was given for the payment",
-        )
-        .with("field", "amount")
-    })?;
-    let amount = money::from_money(money).map_err(|e| {
-        AgentError::new(
-            ErrorCode::InvalidAmount,
-            format!("the amount is not valid: {e}"),
-        )
-        .with("field", "amount")
-    })?;
+pub fn validate(entities: &Entities, policy: &PaymentPolicy) -> Result<ValidPayment, PaymentError> {
+    let money = entities
+        .amount
+        .as_ref()
+        .ok_or(PaymentError::MissingAmount)?;
+    let amount = money.amount();
     let code = entities
         .currency
         .as_deref()
         .filter(|c| !c.is_empty())
-        .or(Some(money.currency_code.as_str()).filter(|c| !c.is_empty()))
-        .ok_or_else(|| {
-            AgentError::new(
-                ErrorCode::MissingCurrency,
-                "no currency was given: use an ISO 4217 code such as USD or a symbol such as $",
-            )
-            .with("field", "currency")
-        })?;
+        .or(money.currency())
+        .ok_or(PaymentError::MissingCurrency)?;
     let (currency, exponent) = currency(code)?;
 
     if amount <= Decimal::ZERO {
-        return Err(AgentError::new(
-            ErrorCode::InvalidAmount,
-            format!("the amount must be greater than zero, got {amount}"),
-        )
-        .with("field", "amount"));
+        return Err(PaymentError::NotPositive(amount));
     }
     if amount > policy.max_amount {
-        return Err(AgentError::new(
-            ErrorCode::AmountTooLarge,
-            format!(
-                "the amount exceeds the maximum of {} {currency}",
-                policy.max_amount
-            ),
-        )
-        .with("field", "amount")
-        .with("max", policy.max_amount));
+        return Err(PaymentError::AboveMaximum {
+            max: policy.max_amount,
+            currency,
+        });
     }
     if amount.normalize().scale() > exponent {
-        return Err(AgentError::new(
-            ErrorCode::InvalidAmount,
-            format!("{currency} allows {exponent} decimal places, got {amount}"),
-        )
-        .with("field", "amount")
-        .with("max_decimals", exponent));
+        return Err(PaymentError::TooPrecise {
+            currency,
+            exponent,
+            amount,
+        });
     }
-    let amount_minor = minor_units(amount, exponent).ok_or_else(|| {
-        AgentError::new(ErrorCode::AmountTooLarge, "the amount is too large")
-            .with("field", "amount")
-    })?;
+    let amount_minor = minor_units(amount, exponent).ok_or(PaymentError::Unrepresentable)?;
 
     let order_id = match entities.order_id.as_deref() {
         None | Some("") => None,
         Some(id) if ORDER_ID.is_match(id) => Some(id.to_owned()),
-        Some(id) => {
-            return Err(AgentError::new(
-                ErrorCode::InvalidOrderId,
-                "an order id is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            )
-            .with("field", "order_id")
-            .with("value", truncate(id, 80)));
-        }
+        Some(id) => return Err(PaymentError::InvalidOrderId(id.to_owned())),
     };
 
     Ok(ValidPayment {
@@ -129,18 +91,8 @@ pub fn validate(
 }
 
 /// An ISO 4217 code with a minor unit (funds and metals such as XAU have none and are refused).
-fn currency(code: &str) -> Result<(&'static str, u32), AgentError> {
-    let invalid = || {
-        AgentError::new(
-            ErrorCode::InvalidCurrency,
-            format!(
-                "{} is not an ISO 4217 currency code that can be paid in",
-                truncate(code, 16)
-            ),
-        )
-        .with("field", "currency")
-        .with("value", truncate(code, 16))
-    };
+fn currency(code: &str) -> Result<(&'static str, u32), PaymentError> {
+    let invalid = || PaymentError::InvalidCurrency(code.to_owned());
     let currency = Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(invalid)?;
     if currency.is_fund() {
         return Err(invalid());
@@ -157,10 +109,6 @@ fn minor_units(amount: Decimal, exponent: u32) -> Option<i64> {
 /// Converts minor units back to a decimal amount.
 pub(crate) fn from_minor_units(minor: i64, exponent: u32) -> Decimal {
     Decimal::new(minor, exponent)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 #[cfg(test)]

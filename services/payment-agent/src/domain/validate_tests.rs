@@ -1,17 +1,24 @@
 use super::*;
+use intentmesh_core::{AgentError, ErrorCode, money::Money};
 use proptest::prelude::*;
 use std::str::FromStr;
 
-fn entities(amount: &str, currency: &str, order: Option<&str>) -> pb::Entities {
-    pb::Entities {
-        amount: Some(money::to_money(Decimal::from_str(amount).unwrap(), currency).unwrap()),
+fn entities(amount: &str, currency: &str, order: Option<&str>) -> Entities {
+    Entities {
+        amount: Some(
+            Money::new(
+                Decimal::from_str(amount).unwrap(),
+                Some(currency.to_owned()),
+            )
+            .unwrap(),
+        ),
         order_id: order.map(str::to_owned),
         ..Default::default()
     }
 }
 
-fn code_of(r: Result<ValidPayment, AgentError>) -> ErrorCode {
-    r.unwrap_err().code
+fn code_of(r: Result<ValidPayment, PaymentError>) -> ErrorCode {
+    AgentError::from(r.unwrap_err()).code
 }
 
 #[test]
@@ -50,7 +57,7 @@ fn bad_amounts_are_refused_with_precise_codes() {
         ErrorCode::InvalidAmount
     );
     assert!(validate(&entities("1.001", "BHD", None), &policy).is_ok());
-    let none = pb::Entities::default();
+    let none = Entities::default();
     assert_eq!(code_of(validate(&none, &policy)), ErrorCode::MissingAmount);
 }
 

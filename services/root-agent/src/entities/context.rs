@@ -4,27 +4,30 @@
 
 use std::str::FromStr;
 
-use intentmesh_core::{AgentError, ErrorCode, money as wire};
-use intentmesh_proto::pb;
-use prost_types::{Struct, Value, value::Kind};
-use rust_decimal::Decimal;
-
-use super::number::{self, Number};
+use intentmesh_core::{
+    AgentError, ErrorCode,
+    agent::{Context, Entities},
+    money::{Decimal, Money},
+};
+use intentmesh_entities::number::{self, Number};
+use serde_json::Value;
 
 fn field_error(code: ErrorCode, field: &str, expected: &str) -> AgentError {
     AgentError::new(code, format!("context.{field} must be {expected}"))
         .with("field", format!("context.{field}"))
 }
 
-fn kind(v: &Value) -> Option<&Kind> {
-    v.kind.as_ref().filter(|k| !matches!(k, Kind::NullValue(_)))
+/// The value, unless it is null (a null field counts as absent).
+fn present(v: &Value) -> Option<&Value> {
+    (!v.is_null()).then_some(v)
 }
 
 /// A decimal from a JSON number or a numeric string (either separator convention).
 fn decimal(v: &Value, field: &str, code: ErrorCode) -> Result<Decimal, AgentError> {
     let invalid = || field_error(code, field, "a number");
-    match kind(v) {
-        Some(Kind::NumberValue(n)) if n.is_finite() => {
+    match present(v) {
+        Some(Value::Number(n)) => {
+            let n = n.as_f64().filter(|n| n.is_finite()).ok_or_else(invalid)?;
             // `{}` prints the shortest text that reads back as the same f64: 100.1, not 100.0999…
             Decimal::from_str(&format!("{n}")).map_err(|_| {
                 AgentError::new(
@@ -34,7 +37,7 @@ fn decimal(v: &Value, field: &str, code: ErrorCode) -> Result<Decimal, AgentErro
                 .with("field", format!("context.{field}"))
             })
         }
-        Some(Kind::StringValue(s)) => {
+        Some(Value::String(s)) => {
             let s = s.trim();
             let (negative, digits) = match s.strip_prefix('-') {
                 Some(rest) => (true, rest.trim_start()),
@@ -61,19 +64,15 @@ fn decimal(v: &Value, field: &str, code: ErrorCode) -> Result<Decimal, AgentErro
 }
 
 fn string<'a>(v: &'a Value, field: &str, code: ErrorCode) -> Result<&'a str, AgentError> {
-    match kind(v) {
-        Some(Kind::StringValue(s)) => Ok(s.trim()),
+    match present(v) {
+        Some(Value::String(s)) => Ok(s.trim()),
         _ => Err(field_error(code, field, "a string")),
     }
 }
 
 fn positive_int(v: &Value, field: &str) -> Result<u32, AgentError> {
-    match kind(v) {
-        Some(Kind::NumberValue(n))
-            if n.fract() == 0.0 && *n >= 1.0 && *n <= f64::from(u32::MAX) =>
-        {
-            Ok(*n as u32)
-        }
+    match present(v).and_then(Value::as_f64) {
+        Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= f64::from(u32::MAX) => Ok(n as u32),
         _ => Err(field_error(
             ErrorCode::InvalidField,
             field,
@@ -82,19 +81,19 @@ fn positive_int(v: &Value, field: &str) -> Result<u32, AgentError> {
     }
 }
 
-fn money(amount: Decimal, currency: &str, field: &str) -> Result<pb::Money, AgentError> {
-    wire::to_money(amount, currency).map_err(|e| {
+fn money(amount: Decimal, currency: Option<String>, field: &str) -> Result<Money, AgentError> {
+    Money::new(amount, currency).map_err(|e| {
         AgentError::new(ErrorCode::InvalidAmount, format!("context.{field}: {e}"))
             .with("field", format!("context.{field}"))
     })
 }
 
 /// Merges `context` over `entities`.
-pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<(), AgentError> {
-    let Some(context) = context else {
+pub(crate) fn merge(context: &Context, e: &mut Entities) -> Result<(), AgentError> {
+    if context.is_empty() {
         return Ok(());
-    };
-    let get = |k: &str| context.fields.get(k).filter(|v| kind(v).is_some());
+    }
+    let get = |k: &str| context.get(k).and_then(present);
 
     if let Some(v) = get("currency") {
         let code = string(v, "currency", ErrorCode::InvalidCurrency)?.to_ascii_uppercase();
@@ -105,21 +104,21 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
                 "an ISO 4217 code",
             ));
         }
-        if let Some(a) = e.amount.as_mut() {
-            a.currency_code.clone_from(&code);
-        }
+        e.amount = e.amount.take().map(|a| a.in_currency(Some(code.clone())));
         e.currency = Some(code);
     }
-    let currency = e.currency.clone().unwrap_or_default();
     if let Some(v) = get("amount") {
         let amount = decimal(v, "amount", ErrorCode::InvalidAmount)?;
-        e.amount = Some(money(amount, &currency, "amount")?);
+        e.amount = Some(money(amount, e.currency.clone(), "amount")?);
     }
     if let Some(v) = get("order_id") {
-        let id = match kind(v) {
-            Some(Kind::StringValue(s)) => s.trim().trim_start_matches('#').trim().to_owned(),
-            Some(Kind::NumberValue(n)) if n.fract() == 0.0 && *n >= 0.0 && *n < 9.0e15 => {
-                format!("{}", *n as u64)
+        let id = match v {
+            Value::String(s) => s.trim().trim_start_matches('#').trim().to_owned(),
+            Value::Number(n)
+                if n.as_f64()
+                    .is_some_and(|n| n.fract() == 0.0 && (0.0..9.0e15).contains(&n)) =>
+            {
+                format!("{}", n.as_f64().unwrap_or_default() as u64)
             }
             _ => {
                 return Err(field_error(
@@ -137,23 +136,24 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
     if let Some(v) = get("category") {
         e.category = Some(string(v, "category", ErrorCode::InvalidField)?.to_lowercase());
     }
-    let bound_currency = |parsed: &Option<pb::Money>| {
-        e.currency
-            .clone()
-            .or_else(|| parsed.as_ref().map(|m| m.currency_code.clone()))
-            .unwrap_or_default()
+    let bound_currency = |parsed: &Option<Money>| {
+        e.currency.clone().or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|m| m.currency().map(str::to_owned))
+        })
     };
     let mut min = None;
     let mut max = None;
     if let Some(v) = get("price_range") {
-        let Some(Kind::StructValue(range)) = kind(v) else {
+        let Value::Object(range) = v else {
             return Err(field_error(
                 ErrorCode::InvalidField,
                 "price_range",
                 "an object such as {\"min\": 10, \"max\": 50}",
             ));
         };
-        let field = |k: &str| range.fields.get(k).filter(|v| kind(v).is_some());
+        let field = |k: &str| range.get(k).and_then(present);
         min = field("min")
             .map(|v| decimal(v, "price_range.min", ErrorCode::InvalidPriceRange))
             .transpose()?;
@@ -169,11 +169,11 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
     }
     if let Some(m) = min {
         let c = bound_currency(&e.min_price);
-        e.min_price = Some(money(m, &c, "price_range.min")?);
+        e.min_price = Some(money(m, c, "price_range.min")?);
     }
     if let Some(m) = max {
         let c = bound_currency(&e.max_price);
-        e.max_price = Some(money(m, &c, "price_range.max")?);
+        e.max_price = Some(money(m, c, "price_range.max")?);
     }
     if let Some(v) = get("page") {
         e.page = Some(positive_int(v, "page")?);
@@ -183,9 +183,8 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
     }
     // Checked here, where the request is still at hand: queued work must not fail later for it.
     if let (Some(lo), Some(hi)) = (&e.min_price, &e.max_price)
-        && lo.currency_code == hi.currency_code
-        && let (Ok(lo), Ok(hi)) = (wire::from_money(lo), wire::from_money(hi))
-        && lo > hi
+        && lo.currency() == hi.currency()
+        && lo.amount() > hi.amount()
     {
         return Err(AgentError::new(
             ErrorCode::InvalidPriceRange,
@@ -198,102 +197,70 @@ pub(crate) fn merge(context: Option<&Struct>, e: &mut pb::Entities) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use intentmesh_core::money::from_money;
-    use std::collections::BTreeMap;
+    use serde_json::json;
 
-    fn obj(fields: &[(&str, Kind)]) -> Struct {
-        Struct {
-            fields: fields
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        (*k).to_owned(),
-                        Value {
-                            kind: Some(v.clone()),
-                        },
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
+    use super::*;
+
+    fn obj(value: Value) -> Context {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
         }
+    }
+
+    fn usd(amount: i64, currency: &str) -> Money {
+        Money::new(Decimal::from(amount), Some(currency.into())).unwrap()
     }
 
     #[test]
     fn context_wins_over_parsed_values() {
-        let mut e = pb::Entities {
-            amount: Some(wire::to_money(Decimal::from(100), "EUR").unwrap()),
+        let mut e = Entities {
+            amount: Some(usd(100, "EUR")),
             currency: Some("EUR".into()),
             order_id: Some("1".into()),
             ..Default::default()
         };
-        let ctx = obj(&[
-            ("order_id", Kind::StringValue("#12345".into())),
-            ("currency", Kind::StringValue("usd".into())),
-        ]);
-        merge(Some(&ctx), &mut e).unwrap();
+        merge(
+            &obj(json!({"order_id": "#12345", "currency": "usd"})),
+            &mut e,
+        )
+        .unwrap();
         assert_eq!(e.order_id.as_deref(), Some("12345"));
         assert_eq!(e.currency.as_deref(), Some("USD"));
-        assert_eq!(e.amount.unwrap().currency_code, "USD");
+        assert_eq!(e.amount.unwrap().currency(), Some("USD"));
     }
 
     #[test]
     fn price_range_max_is_max_price() {
-        let range = obj(&[("max", Kind::NumberValue(50.0))]);
-        let ctx = obj(&[("price_range", Kind::StructValue(range))]);
-        let mut e = pb::Entities::default();
-        merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(
-            from_money(e.max_price.as_ref().unwrap()).unwrap(),
-            Decimal::from(50)
-        );
+        let mut e = Entities::default();
+        merge(&obj(json!({"price_range": {"max": 50.0}})), &mut e).unwrap();
+        assert_eq!(e.max_price.unwrap().amount(), Decimal::from(50));
         assert!(e.min_price.is_none());
     }
 
     #[test]
     fn amounts_keep_their_decimal_text() {
-        let ctx = obj(&[
-            ("amount", Kind::NumberValue(100.1)),
-            ("currency", Kind::StringValue("USD".into())),
-        ]);
-        let mut e = pb::Entities::default();
-        merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(
-            from_money(e.amount.as_ref().unwrap()).unwrap().to_string(),
-            "100.1"
-        );
-        let ctx = obj(&[("amount", Kind::StringValue("1.234,50".into()))]);
-        merge(Some(&ctx), &mut e).unwrap();
-        assert_eq!(
-            from_money(e.amount.as_ref().unwrap()).unwrap().to_string(),
-            "1234.5"
-        );
+        let mut e = Entities::default();
+        merge(&obj(json!({"amount": 100.1, "currency": "USD"})), &mut e).unwrap();
+        assert_eq!(e.amount.as_ref().unwrap().amount().to_string(), "100.1");
+        merge(&obj(json!({"amount": "1.234,50"})), &mut e).unwrap();
+        assert_eq!(e.amount.as_ref().unwrap().amount().to_string(), "1234.5");
     }
 
     #[test]
     fn wrong_types_are_named_errors() {
         let cases = [
-            (
-                "amount",
-                Kind::StringValue("abc".into()),
-                ErrorCode::InvalidAmount,
-            ),
-            ("amount", Kind::BoolValue(true), ErrorCode::InvalidAmount),
-            (
-                "currency",
-                Kind::NumberValue(1.0),
-                ErrorCode::InvalidCurrency,
-            ),
-            ("order_id", Kind::BoolValue(true), ErrorCode::InvalidOrderId),
-            (
-                "price_range",
-                Kind::NumberValue(5.0),
-                ErrorCode::InvalidField,
-            ),
-            ("page", Kind::NumberValue(0.5), ErrorCode::InvalidField),
+            ("amount", json!("abc"), ErrorCode::InvalidAmount),
+            ("amount", json!(true), ErrorCode::InvalidAmount),
+            ("currency", json!(1.0), ErrorCode::InvalidCurrency),
+            ("order_id", json!(true), ErrorCode::InvalidOrderId),
+            ("price_range", json!(5.0), ErrorCode::InvalidField),
+            ("page", json!(0.5), ErrorCode::InvalidField),
         ];
         for (key, value, code) in cases {
-            let ctx = obj(&[(key, value)]);
-            let err = merge(Some(&ctx), &mut pb::Entities::default()).unwrap_err();
+            let mut context = Context::new();
+            context.insert(key.to_owned(), value);
+            let err = merge(&context, &mut Entities::default()).unwrap_err();
             assert_eq!(err.code, code, "{key}");
             assert_eq!(err.details["field"], format!("context.{key}"));
         }
@@ -301,9 +268,8 @@ mod tests {
 
     #[test]
     fn nulls_are_absent() {
-        let ctx = obj(&[("order_id", Kind::NullValue(0))]);
-        let mut e = pb::Entities::default();
-        merge(Some(&ctx), &mut e).unwrap();
+        let mut e = Entities::default();
+        merge(&obj(json!({"order_id": null})), &mut e).unwrap();
         assert!(e.order_id.is_none());
     }
 }

@@ -1,1044 +1,79 @@
-//! Deterministic entity extraction: amounts, currencies, order ids, price bounds, category and
-//! the search words, then the caller's `context`, which always wins.
+//! The root's side of entity extraction: the parsers (`intentmesh-entities`) read the message
+//! with a vocabulary learnt from the agents' cards; here their findings become the agent
+//! contract's [`Entities`], the caller's `context` is merged over them ([`context`]), and a
+//! skill gets the ones it takes ([`for_skill`]).
 
-pub(crate) mod bounds;
 pub(crate) mod context;
-pub(crate) mod money;
-pub(crate) mod number;
-pub(crate) mod order;
-pub(crate) mod tokens;
 
-use std::collections::HashSet;
-
-use intentmesh_core::{AgentError, ErrorCode, money as wire};
-use intentmesh_proto::pb;
-use rust_decimal::Decimal;
-
-use self::{
-    bounds::Bounds,
-    money::{Mention, Value},
-    tokens::{Token, singular, tokenize, typo_of, words},
+use intentmesh_core::{
+    AgentError, ErrorCode,
+    agent::{AgentCard, Entities},
+    money::{Decimal, Money},
 };
+use intentmesh_entities::{Extraction, Value, Vocabulary};
 
-/// Words that never carry meaning for routing or search: function words of the main languages,
-/// fillers and request phrasing, price words. Skill-specific words come from the cards.
-pub(crate) const STOPWORDS: &[&str] = &[
-    // en: pronouns, articles, prepositions, auxiliaries
-    "i",
-    "me",
-    "my",
-    "mine",
-    "we",
-    "us",
-    "our",
-    "you",
-    "your",
-    "u",
-    "ur",
-    "he",
-    "him",
-    "his",
-    "she",
-    "her",
-    "they",
-    "them",
-    "their",
-    "a",
-    "an",
-    "the",
-    "for",
-    "to",
-    "of",
-    "in",
-    "on",
-    "at",
-    "with",
-    "and",
-    "or",
-    "but",
-    "if",
-    "so",
-    "as",
-    "into",
-    "through",
-    "than",
-    "please",
-    "pls",
-    "plz",
-    "want",
-    "wanna",
-    "would",
-    "like",
-    "likes",
-    "need",
-    "needs",
-    "some",
-    "can",
-    "could",
-    "should",
-    "that",
-    "this",
-    "these",
-    "those",
-    "is",
-    "are",
-    "am",
-    "was",
-    "were",
-    "be",
-    "been",
-    "do",
-    "does",
-    "did",
-    "have",
-    "has",
-    "had",
-    "hav",
-    "what",
-    "what's",
-    "whats",
-    "which",
-    "who",
-    "how",
-    "much",
-    "many",
-    "there",
-    "here",
-    "just",
-    "also",
-    "really",
-    "very",
-    "pretty",
-    "quite",
-    "let",
-    "lets",
-    "let's",
-    "hi",
-    "hello",
-    "hey",
-    "yo",
-    "ok",
-    "okay",
-    "lol",
-    "guys",
-    "thanks",
-    "thank",
-    "it",
-    "its",
-    "it's",
-    "im",
-    "i'm",
-    "i'll",
-    "i'd",
-    "i've",
-    "you're",
-    "she's",
-    "he's",
-    "that's",
-    "won't",
-    "don't",
-    "dont",
-    "from",
-    "by",
-    "about",
-    "any",
-    "anything",
-    "something",
-    "everything",
-    "nothing",
-    "one",
-    "ones",
-    "will",
-    "now",
-    "today",
-    "maybe",
-    "perhaps",
-    "willing",
-    "same",
-    "else",
-    "other",
-    "another",
-    "think",
-    "thinking",
-    "wondering",
-    "make",
-    "makes",
-    "made",
-    "guess",
-    "possible",
-    "though",
-    "every",
-    "all",
-    "either",
-    "around",
-    "approximately",
-    "roughly",
-    "circa",
-    "ish",
-    // price words left by a bound or an amount the parsers did not take
-    "up",
-    "under",
-    "below",
-    "over",
-    "above",
-    "between",
-    "less",
-    "more",
-    "most",
-    "least",
-    "cheaper",
-    "max",
-    "min",
-    "price",
-    "prices",
-    "priced",
-    "costing",
-    "cost",
-    "costs",
-    "budget",
-    "dollars",
-    "euros",
-    // de
-    "ich",
-    "du",
-    "wir",
-    "ihr",
-    "sie",
-    "mir",
-    "mich",
-    "uns",
-    "euch",
-    "der",
-    "die",
-    "das",
-    "den",
-    "dem",
-    "des",
-    "ein",
-    "eine",
-    "einen",
-    "einem",
-    "einer",
-    "eines",
-    "für",
-    "fur",
-    "mit",
-    "und",
-    "oder",
-    "von",
-    "zu",
-    "zum",
-    "zur",
-    "im",
-    "am",
-    "auf",
-    "aus",
-    "bitte",
-    "möchte",
-    "möchten",
-    "hätte",
-    "gern",
-    "gerne",
-    "etwas",
-    "unter",
-    "über",
-    "bis",
-    "zwischen",
-    "mein",
-    "meine",
-    "meinen",
-    "meinem",
-    "meiner",
-    // es, pt
-    "yo",
-    "el",
-    "la",
-    "los",
-    "las",
-    "lo",
-    "un",
-    "una",
-    "unos",
-    "unas",
-    "de",
-    "del",
-    "al",
-    "y",
-    "o",
-    "para",
-    "por",
-    "con",
-    "en",
-    "que",
-    "mi",
-    "mis",
-    "quiero",
-    "quisiera",
-    "necesito",
-    "entre",
-    "menos",
-    "más",
-    "mas",
-    "hasta",
-    "um",
-    "uma",
-    "uns",
-    "umas",
-    "os",
-    "as",
-    "do",
-    "da",
-    "dos",
-    "das",
-    "no",
-    "na",
-    "nos",
-    "nas",
-    "pelo",
-    "pela",
-    "com",
-    "eu",
-    "quero",
-    "preciso",
-    "até",
-    "meu",
-    "minha",
-    // fr
-    "je",
-    "j'ai",
-    "tu",
-    "il",
-    "elle",
-    "nous",
-    "vous",
-    "le",
-    "les",
-    "une",
-    "des",
-    "du",
-    "pour",
-    "avec",
-    "et",
-    "ou",
-    "à",
-    "au",
-    "aux",
-    "dans",
-    "sur",
-    "moi",
-    "mon",
-    "ma",
-    "mes",
-    "voudrais",
-    "veux",
-    "moins",
-    "plus",
-    // it
-    "io",
-    "lo",
-    "gli",
-    "uno",
-    "di",
-    "da",
-    "dei",
-    "delle",
-    "della",
-    "per",
-    "con",
-    "e",
-    "ed",
-    "vorrei",
-    "voglio",
-    "sotto",
-    "sopra",
-    "tra",
-    "fra",
-    "mio",
-    "mia",
-    "il",
-    "i",
-    // nl
-    "ik",
-    "wij",
-    "jullie",
-    "het",
-    "een",
-    "voor",
-    "met",
-    "en",
-    "van",
-    "onder",
-    "boven",
-    "tussen",
-    "mijn",
-    "graag",
-    "wil",
-    // pl, ru, tr, sv
-    "za",
-    "dla",
-    "poniżej",
-    "powyżej",
-    "для",
-    "за",
-    "до",
-    "и",
-    "в",
-    "на",
-    "için",
-    "ve",
-    "bir",
-    "för",
-    "och",
-    "jag",
-    "en",
-    "ett",
-    // zh, ja
-    "我",
-    "想",
-    "要",
-    "一个",
-    "个",
-    "的",
-    "请",
-    "吗",
-    "你们",
-    "有",
-    "在",
-    "一下",
-];
-
-/// [`STOPWORDS`] as a set: checked for every word of every message.
-pub(crate) fn is_common_stopword(word: &str) -> bool {
-    static SET: std::sync::LazyLock<HashSet<&'static str>> =
-        std::sync::LazyLock::new(|| STOPWORDS.iter().copied().collect());
-    SET.contains(word)
-}
-
-/// Words after which the next word is the user's story, not the product (`for my niece`).
-const POSSESSIVES: &[&str] = &[
-    "my", "mein", "meine", "meinen", "meinem", "meiner", "mi", "mis", "mon", "ma", "mes", "mio",
-    "mia", "mijn", "meu", "minha",
-];
-
-/// Words after which the rest of the clause is excluded (`headphones but not wireless`).
-const NEGATIONS: &[&str] = &["not", "except", "excluding"];
-
-/// Words that follow a number to make it a measurement, not a price (`25 lbs`, `27 inch`).
-const UNITS: &[&str] = &[
-    "inch", "inches", "cm", "mm", "km", "ft", "feet", "lb", "lbs", "kg", "g", "oz", "ml", "l",
-    "liter", "litre", "liters", "litres", "gb", "tb", "mb", "mp", "w", "watt", "watts", "v",
-    "volt", "mah", "hz", "pcs", "pieces", "pack", "zoll", "pulgadas", "pouces", "pollici", "cup",
-    "cups", "quart", "qt",
-];
-
-/// Words before a number that make it a size, not a price (`size 10`).
-const SIZE_WORDS: &[&str] = &[
-    "size", "sz", "größe", "grösse", "talla", "taille", "taglia", "maat", "tamanho",
-];
-
-/// Markers of a self-correction: the amount after them is the one meant.
-const CORRECTIONS: &[&str] = &[
-    "no wait",
-    "make it",
-    "i mean",
-    "actually",
-    "correction",
-    "sorry",
-    "instead",
-    "rather",
-];
-
-/// Closed vocabularies learnt from the agents' descriptions.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Vocabulary {
-    /// (category value, the phrases naming it)
-    categories: Vec<(String, Vec<Vec<String>>)>,
-    /// Stop words: the global ones and every skill's own.
-    stopwords: HashSet<String>,
-    /// Han stop words, longest first, stripped from the ends of Chinese runs (`我想买…`).
-    han_stopwords: Vec<String>,
-    /// Product terms of the skills' `query` vocabularies, as phrases (`yoga mat`, `wireless`).
-    products: Vec<Vec<String>>,
-    /// Product words that stand alone: one-word terms and the last word of longer ones.
-    product_heads: HashSet<String>,
-    /// One-word product terms (nouns and adjectives).
-    single_terms: HashSet<String>,
-    /// Every word of every product term: what a mistyped query word is corrected to.
-    product_words: Vec<String>,
-    /// Stop words long enough to be recognised with a slip (`serch`, `shwo`).
-    long_stopwords: Vec<String>,
-    /// Every skill's tags (`find`, `looking for`, `pay`): the request words.
-    tags: Vec<Vec<String>>,
-}
-
-impl Vocabulary {
-    pub(crate) fn from_cards<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
-        let mut v = Self {
-            stopwords: STOPWORDS.iter().map(|s| (*s).to_owned()).collect(),
-            ..Self::default()
-        };
-        let mut product_words = HashSet::new();
-        for skill in cards.into_iter().flat_map(|c| &c.skills) {
-            v.stopwords
-                .extend(skill.stopwords.iter().map(|s| s.to_lowercase()));
-            v.tags.extend(
-                skill
-                    .tags
-                    .iter()
-                    .map(|t| words(t))
-                    .filter(|t| !t.is_empty()),
-            );
-            for vocab in &skill.vocabularies {
-                for term in &vocab.terms {
-                    let mut phrases = vec![words(&term.value)];
-                    phrases.extend(term.synonyms.iter().map(|s| words(s)));
-                    phrases.retain(|p| !p.is_empty());
-                    if vocab.entity == "category" {
-                        v.categories.push((term.value.to_lowercase(), phrases));
-                    } else if vocab.entity == "query" {
-                        for p in phrases {
-                            product_words.extend(p.iter().cloned());
-                            if let Some(last) = p.last() {
-                                v.product_heads.insert(last.clone());
-                            }
-                            if let [only] = p.as_slice() {
-                                v.single_terms.insert(only.clone());
-                            }
-                            v.products.push(p);
-                        }
-                    }
-                }
+/// The closed vocabularies, stop words and request words of every skill of `cards`.
+pub(crate) fn vocabulary<'a>(cards: impl IntoIterator<Item = &'a AgentCard>) -> Vocabulary {
+    let mut builder = Vocabulary::builder();
+    for skill in cards.into_iter().flat_map(|c| &c.skills) {
+        builder.stopwords(skill.stopwords.iter().map(String::as_str));
+        for tag in &skill.tags {
+            builder.tag(tag);
+        }
+        for vocabulary in &skill.vocabularies {
+            for term in &vocabulary.terms {
+                builder.term(&vocabulary.entity, &term.value, &term.synonyms);
             }
         }
-        v.product_words = product_words.into_iter().collect();
-        v.long_stopwords = v
-            .stopwords
-            .iter()
-            .filter(|s| s.chars().count() >= 4 && s.chars().all(char::is_alphabetic))
-            .cloned()
-            .collect();
-        v.long_stopwords.sort_unstable();
-        v.product_words.sort_unstable();
-        v.han_stopwords = v
-            .stopwords
-            .iter()
-            .filter(|w| w.chars().all(|c| tokens::script(c) == tokens::Script::Han))
-            .cloned()
-            .collect();
-        v.han_stopwords
-            .sort_unstable_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-        v
     }
-
-    pub(crate) fn is_stopword(&self, word: &str) -> bool {
-        self.stopwords.contains(word) || self.stopwords.contains(singular(word))
-    }
-
-    /// A stop word with one slip (`serch`, `lookin`, `shwo`, `chepaest`), or, from five letters,
-    /// with the letters shuffled inside (`sreach`).
-    fn is_mistyped_stopword(&self, word: &str) -> bool {
-        word.chars().count() >= 4
-            && self
-                .long_stopwords
-                .iter()
-                .any(|s| typo_of(word, s) || (s.chars().count() >= 5 && shuffled(word, s)))
-    }
-
-    /// The product word `word` is, exactly, as a plural, or with one slip of the keyboard.
-    fn product_word(&self, word: &str) -> Option<String> {
-        let known = |w: &str| {
-            self.product_words
-                .binary_search_by(|p| p.as_str().cmp(w))
-                .is_ok()
-        };
-        if known(word) || known(singular(word)) || word.strip_suffix("es").is_some_and(known) {
-            return Some(word.to_owned());
-        }
-        if !word.chars().all(char::is_alphabetic) {
-            return None;
-        }
-        self.product_words
-            .iter()
-            .find(|p| typo_of(word, p) || typo_of(singular(word), p))
-            .cloned()
-    }
-
-    /// Whether a word is a one-word product term (`wireless`, `kettle`).
-    fn is_single_term(&self, word: &str) -> bool {
-        self.single_terms.contains(word) || self.single_terms.contains(singular(word))
-    }
-
-    /// Whether a word is a product by itself (a one-word term, or the head of a longer one).
-    fn is_product_head(&self, word: &str) -> bool {
-        self.product_heads.contains(word)
-            || self.product_heads.contains(singular(word))
-            || word
-                .strip_suffix("es")
-                .is_some_and(|w| self.product_heads.contains(w))
-    }
+    builder.build()
 }
 
-/// The same letters in another order, first letter kept (`sreach` for `search`).
-fn shuffled(word: &str, known: &str) -> bool {
-    if word == known || word.chars().count() != known.chars().count() {
-        return false;
-    }
-    if word.chars().next() != known.chars().next() {
-        return false;
-    }
-    let sorted = |w: &str| {
-        let mut c: Vec<char> = w.chars().collect();
-        c.sort_unstable();
-        c
+fn too_large() -> AgentError {
+    AgentError::new(
+        ErrorCode::AmountTooLarge,
+        "the amount is too large to be paid",
+    )
+    .with("field", "amount")
+}
+
+/// What the parsers found, as entities. Fails only for an amount too large to represent.
+pub(crate) fn parsed(x: &Extraction) -> Result<Entities, AgentError> {
+    let money = |amount: Decimal, currency: &Option<String>| {
+        Money::new(amount, currency.clone()).map_err(|_| too_large())
     };
-    sorted(word) == sorted(known)
-}
-
-/// Everything the parsers found in one message.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Extraction {
-    /// The amount to pay: the amount finally asked for that is not a price bound.
-    pub(crate) amount: Option<Mention>,
-    pub(crate) order_id: Option<String>,
-    pub(crate) bounds: Bounds,
-    pub(crate) category: Option<String>,
-    /// Lower-case content words left once amounts, bounds, order ids and stop words are gone.
-    pub(crate) query: Option<String>,
-    pub(crate) tokens: Vec<Token>,
-}
-
-/// Whether a span lies inside one of `spans`.
-fn inside(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
-    spans.iter().any(|(s, e)| start >= *s && end <= *e)
-}
-
-/// Every occurrence of `phrase` in `tokens`, as token index ranges.
-fn occurrences(tokens: &[Token], phrase: &[String]) -> Vec<(usize, usize)> {
-    if phrase.is_empty() || phrase.len() > tokens.len() {
-        return Vec::new();
-    }
-    (0..=tokens.len() - phrase.len())
-        .filter(|&i| {
-            tokens[i..i + phrase.len()]
-                .iter()
-                .zip(phrase)
-                .all(|(t, p)| t.text == *p || singular(&t.text) == *p)
-        })
-        .map(|i| (i, i + phrase.len()))
-        .collect()
-}
-
-/// The amount the user finally asks for: after a self-correction (`no wait, make it $45`) the last
-/// one; never a negated one (`don't pay $50, pay $40`); else the first with a currency.
-fn final_amount(message: &str, tokens: &[Token], candidates: Vec<&Mention>) -> Option<Mention> {
-    let lower = message.to_ascii_lowercase();
-    let correction = CORRECTIONS
-        .iter()
-        .filter_map(|c| {
-            lower
-                .match_indices(c)
-                .find(|(i, _)| {
-                    let before = lower[..*i].chars().next_back();
-                    before.is_none_or(|c| !c.is_alphanumeric())
-                })
-                .map(|(i, _)| i)
-        })
-        .max();
-    if let Some(at) = correction
-        && let Some(m) = candidates.iter().rev().find(|m| m.start > at)
-    {
-        return Some((*m).clone());
-    }
-    let negated = |m: &Mention| {
-        let before: Vec<&Token> = tokens.iter().filter(|t| t.end <= m.start).collect();
-        before.iter().rev().take(3).any(|t| {
-            matches!(
-                t.text.as_str(),
-                "not" | "don't" | "dont" | "never" | "nicht" | "no"
-            )
-        })
+    let amount = match &x.amount {
+        None => None,
+        Some(m) => match m.value {
+            Value::Amount(a) => Some(money(a, &m.currency)?),
+            Value::TooLarge => return Err(too_large()),
+        },
     };
-    let kept: Vec<&Mention> = candidates.iter().copied().filter(|m| !negated(m)).collect();
-    let pool = if kept.is_empty() { candidates } else { kept };
-    pool.into_iter()
-        .min_by_key(|m| (m.currency.is_none(), m.start))
-        .cloned()
-}
-
-/// A category named in the message, and the token ranges of every phrase naming it.
-struct Named {
-    value: String,
-    ranges: Vec<(usize, usize)>,
-}
-
-/// The category the message names. Words inside a product's name don't count (`lawn mower`,
-/// `cat toys`), nor a category word the message also uses inside such a name (`every toy … a
-/// chew toy`). With two categories, the one naming the product wins: the first, unless the next
-/// word names another (`gardening books`: books; `libros de cocina`: books).
-fn category(tokens: &[Token], vocab: &Vocabulary, products: &[(usize, usize)]) -> Option<Named> {
-    let in_products: HashSet<&str> = products
-        .iter()
-        .flat_map(|(s, e)| tokens[*s..*e].iter().map(|t| singular(&t.text)))
-        .collect();
-    let mut found: Vec<(String, (usize, usize))> = Vec::new();
-    for (value, phrases) in &vocab.categories {
-        for phrase in phrases {
-            let mut ranges = occurrences(tokens, phrase);
-            if phrase.len() == 1 {
-                ranges.extend(
-                    tokens
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| {
-                            t.text != phrase[0]
-                                && singular(&t.text) != phrase[0]
-                                && typo_of(&t.text, &phrase[0])
-                                && !vocab.is_stopword(&t.text)
-                                && vocab.product_word(&t.text).is_none()
-                        })
-                        .map(|(i, _)| (i, i + 1)),
-                );
-            }
-            for (s, e) in ranges {
-                let within_product = products.iter().any(|(ps, pe)| s >= *ps && e <= *pe);
-                let product_word = tokens[s..e]
-                    .iter()
-                    .all(|t| in_products.contains(singular(&t.text)));
-                if !within_product && !product_word {
-                    found.push((value.clone(), (s, e)));
-                }
-            }
-        }
-    }
-    // Longest first at the same place, then drop overlaps.
-    found.sort_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)));
-    let mut kept: Vec<(String, (usize, usize))> = Vec::new();
-    for f in found {
-        if kept.last().is_none_or(|k| f.1.0 >= k.1.1) {
-            kept.push(f);
-        }
-    }
-    let mut head = kept.first()?;
-    for next in &kept[1..] {
-        if next.1.0 == head.1.1 {
-            head = next;
-        } else {
-            break;
-        }
-    }
-    let value = head.0.clone();
-    Some(Named {
-        ranges: kept
-            .iter()
-            .filter(|(v, _)| *v == value)
-            .map(|(_, r)| *r)
-            .collect(),
-        value,
+    Ok(Entities {
+        currency: x.amount.as_ref().and_then(|m| m.currency.clone()),
+        amount,
+        order_id: x.order_id.clone(),
+        query: x.query.clone(),
+        category: x.category.clone(),
+        min_price: x
+            .bounds
+            .min
+            .as_ref()
+            .map(|b| money(b.amount, &b.currency))
+            .transpose()?,
+        max_price: x
+            .bounds
+            .max
+            .as_ref()
+            .map(|b| money(b.amount, &b.currency))
+            .transpose()?,
+        page: None,
+        page_size: None,
     })
 }
 
-/// Runs every parser over a message.
-pub(crate) fn extract(message: &str, vocab: &Vocabulary) -> Extraction {
-    let tokens = tokenize(message);
-    let order = order::find(message);
-    let taken: Vec<(usize, usize)> = order.iter().map(|(_, span)| *span).collect();
-    let mut mentions = money::find(message, &taken, &tokens);
-
-    // Product names in the message, as token ranges (longest first, no overlaps).
-    let mut products: Vec<(usize, usize)> = vocab
-        .products
-        .iter()
-        .filter(|p| p.len() > 1)
-        .flat_map(|p| occurrences(&tokens, p))
-        .collect();
-    products.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    products.dedup_by(|b, a| b.0 < a.1);
-
-    // A number without a currency next to a unit, after `size` or before a product's name is a
-    // measurement (`27 inch`, `25 lbs`, `size 10`, `4k dash cam`): part of the query, not a price.
-    let mut measures: Vec<(usize, usize)> = Vec::new();
-    mentions.retain(|m| {
-        if m.currency.is_some() {
-            return true;
-        }
-        let next = tokens.iter().find(|t| t.start >= m.end);
-        let prev = tokens.iter().rev().find(|t| t.end <= m.start);
-        let gap_ok = next.is_some_and(|t| message[m.end..t.start].trim().is_empty());
-        let measure = (gap_ok
-            && next.is_some_and(|t| {
-                UNITS.contains(&t.text.as_str()) || vocab.product_word(&t.text).is_some()
-            }))
-            || prev.is_some_and(|t| SIZE_WORDS.contains(&t.text.as_str()));
-        if measure {
-            measures.push((m.start, m.end));
-        }
-        !measure
-    });
-
-    let bounds = bounds::find(message, &mentions);
-    let amount = final_amount(
-        message,
-        &tokens,
-        mentions
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !bounds.used.contains(i))
-            .map(|(_, m)| m)
-            .collect(),
-    );
-
-    let named = category(&tokens, vocab, &products);
-
-    let mut consumed: Vec<(usize, usize)> = taken;
-    consumed.extend(mentions.iter().map(|m| (m.start, m.end)));
-    consumed.extend(bounds.spans.iter().copied());
-    if let Some(n) = &named {
-        consumed.extend(
-            n.ranges
-                .iter()
-                .map(|(s, e)| (tokens[*s].start, tokens[*e - 1].end)),
-        );
-    }
-    let query = query_words(message, &tokens, vocab, &consumed, &measures, &products);
-
-    Extraction {
-        amount,
-        order_id: order.map(|(id, _)| id),
-        bounds,
-        category: named.map(|n| n.value),
-        query: (!query.is_empty()).then(|| query.join(" ")),
-        tokens,
-    }
-}
-
-/// Clause boundaries: the byte offsets of sentence punctuation (and, when `commas`, of commas).
-fn clause_of(message: &str, tokens: &[Token], commas: bool) -> Vec<usize> {
-    let mut clause = 0;
-    let mut out = Vec::with_capacity(tokens.len());
-    let mut prev_end = 0;
-    for t in tokens {
-        let gap = &message[prev_end..t.start];
-        let sentence = gap.contains(['!', '?', ';', ':', '。', '！', '？'])
-            || gap.contains(". ")
-            || gap.ends_with('.');
-        if sentence || (commas && gap.contains(',')) {
-            clause += 1;
-        }
-        out.push(clause);
-        prev_end = t.end;
-    }
-    out
-}
-
-/// The product words of the message, lower case, in the order written.
-fn query_words(
-    message: &str,
-    tokens: &[Token],
-    vocab: &Vocabulary,
-    consumed: &[(usize, usize)],
-    measures: &[(usize, usize)],
-    products: &[(usize, usize)],
-) -> Vec<String> {
-    let in_product = |i: usize| products.iter().any(|(s, e)| i >= *s && i < *e);
-    let sentences = clause_of(message, tokens, false);
-    let clauses = clause_of(message, tokens, true);
-
-    // Candidate words: (token index, the word as meant).
-    let mut words: Vec<(usize, String)> = Vec::new();
-    let mut skip_clause: Option<usize> = None;
-    let mut skip_next = false;
-    for (i, t) in tokens.iter().enumerate() {
-        if skip_clause == Some(clauses[i]) {
-            continue;
-        }
-        skip_clause = None;
-        if std::mem::take(&mut skip_next) && !in_product(i) && !vocab.is_product_head(&t.text) {
-            continue;
-        }
-        if NEGATIONS.contains(&t.text.as_str()) {
-            skip_clause = Some(clauses[i]);
-            continue;
-        }
-        if POSSESSIVES.contains(&t.text.as_str()) {
-            skip_next = true;
-            continue;
-        }
-        if inside(consumed, t.start, t.end) {
-            continue;
-        }
-        if inside(measures, t.start, t.end) {
-            words.push((i, t.text.clone()));
-            continue;
-        }
-        if !t.text.chars().any(char::is_alphabetic) {
-            // A number stays with its unit or size word (`25 lbs`, `size 10`).
-            let next = tokens
-                .get(i + 1)
-                .is_some_and(|n| UNITS.contains(&n.text.as_str()));
-            let prev = i > 0 && SIZE_WORDS.contains(&tokens[i - 1].text.as_str());
-            if next || prev {
-                words.push((i, t.text.clone()));
-            }
-            continue;
-        }
-        if t.text
-            .chars()
-            .all(|c| tokens::script(c) == tokens::Script::Hiragana)
-        {
-            continue; // particles and verb endings
-        }
-        let text = strip_han_stopwords(&t.text, vocab);
-        if text.is_empty() || vocab.is_stopword(&text) {
-            continue;
-        }
-        if in_product(i) {
-            words.push((i, text));
-            continue;
-        }
-        match vocab.product_word(&text) {
-            Some(w) => words.push((i, w)),
-            None if vocab.is_mistyped_stopword(&text) => {}
-            None => words.push((i, text)),
-        }
-    }
-
-    // Words of the catalog: in a product's name, a product by itself, or an adjective of one
-    // (the words are already corrected, so an exact look-up is enough).
-    let catalog_words: HashSet<usize> = words
-        .iter()
-        .filter(|(i, w)| in_product(*i) || vocab.is_product_head(w) || vocab.is_single_term(w))
-        .map(|(i, _)| *i)
-        .collect();
-    let catalog = |i: usize, _: &str| catalog_words.contains(&i);
-    let any_catalog = !catalog_words.is_empty();
-    if any_catalog {
-        // Sentences with no product in them are the user's story (`Ignore the above
-        // instructions.`), as are clauses before the one with the request (`Pay no attention to
-        // the price, just find me a blender`).
-        let keep_sentence: HashSet<usize> = words
-            .iter()
-            .filter(|(i, w)| catalog(*i, w) || inside(measures, tokens[*i].start, tokens[*i].end))
-            .map(|(i, _)| sentences[*i])
-            .collect();
-        words.retain(|(i, _)| keep_sentence.contains(&sentences[*i]));
-        let request = tokens
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| vocab.tags.iter().any(|tag| tag_at(tokens, *i, tag)))
-            .map(|(i, _)| clauses[i])
-            .max();
-        if let Some(request) = request {
-            let first_catalog = words
-                .iter()
-                .filter(|(i, w)| catalog(*i, w))
-                .map(|(i, _)| clauses[*i])
-                .min()
-                .unwrap_or(request);
-            let from = request.min(first_catalog);
-            words.retain(|(i, _)| clauses[*i] >= from);
-        }
-        // A long message is a story around a product: keep the product's words.
-        if tokens.len() >= 15 {
-            words.retain(|(i, w)| {
-                catalog(*i, w) || inside(measures, tokens[*i].start, tokens[*i].end)
-            });
-        }
-    }
-    words.into_iter().map(|(_, w)| w).collect()
-}
-
-/// Whether the tag's words start at token `i`.
-fn tag_at(tokens: &[Token], i: usize, tag: &[String]) -> bool {
-    tokens.len() >= i + tag.len()
-        && tokens[i..i + tag.len()]
-            .iter()
-            .zip(tag)
-            .all(|(t, w)| t.text == *w || typo_of(&t.text, w))
-}
-
-/// A run of Chinese characters without the stop words at its ends (`我想买一个蓝牙音箱` →
-/// `蓝牙音箱`). Other words come back as they are.
-fn strip_han_stopwords(word: &str, vocab: &Vocabulary) -> String {
-    if !word
-        .chars()
-        .all(|c| tokens::script(c) == tokens::Script::Han)
-    {
-        return word.to_owned();
-    }
-    let mut w = word;
-    loop {
-        let before = w;
-        for s in &vocab.han_stopwords {
-            if w.len() > s.len() {
-                if let Some(rest) = w.strip_prefix(s.as_str()) {
-                    w = rest;
-                    break;
-                }
-                if let Some(rest) = w.strip_suffix(s.as_str()) {
-                    w = rest;
-                    break;
-                }
-            } else if w == s {
-                return String::new();
-            }
-        }
-        if w == before {
-            return w.to_owned();
-        }
-    }
-}
-
-impl Extraction {
-    /// The entities as the wire type. Fails only for an amount too large to represent.
-    pub(crate) fn entities(&self) -> Result<pb::Entities, AgentError> {
-        let money = |amount: Decimal, currency: &Option<String>| {
-            wire::to_money(amount, currency.as_deref().unwrap_or("")).map_err(|_| {
-                AgentError::new(
-                    ErrorCode::AmountTooLarge,
-                    "the amount is too large to be paid",
-                )
-                .with("field", "amount")
-            })
-        };
-        let amount = match &self.amount {
-            None => None,
-            Some(m) => match m.value {
-                Value::Amount(a) => Some(money(a, &m.currency)?),
-                Value::TooLarge => {
-                    return Err(AgentError::new(
-                        ErrorCode::AmountTooLarge,
-                        "the amount is too large to be paid",
-                    )
-                    .with("field", "amount"));
-                }
-            },
-        };
-        Ok(pb::Entities {
-            currency: self.amount.as_ref().and_then(|m| m.currency.clone()),
-            amount,
-            order_id: self.order_id.clone(),
-            query: self.query.clone(),
-            category: self.category.clone(),
-            min_price: self
-                .bounds
-                .min
-                .as_ref()
-                .map(|b| money(b.amount, &b.currency))
-                .transpose()?,
-            max_price: self
-                .bounds
-                .max
-                .as_ref()
-                .map(|b| money(b.amount, &b.currency))
-                .transpose()?,
-            page: None,
-            page_size: None,
-        })
-    }
-}
-
 /// Keeps only the entities a skill accepts (and paging, which any skill may ignore).
-pub(crate) fn for_skill(mut e: pb::Entities, accepts: &[String]) -> pb::Entities {
+pub(crate) fn for_skill(mut e: Entities, accepts: &[String]) -> Entities {
     let has = |k: &str| accepts.iter().any(|a| a == k);
     if !has("amount") {
         e.amount = None;
@@ -1065,4 +100,71 @@ pub(crate) fn for_skill(mut e: pb::Entities, accepts: &[String]) -> pb::Entities
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use intentmesh_core::{ErrorCode, money::Decimal};
+    use intentmesh_entities::extract;
+
+    use super::*;
+
+    fn cards() -> [AgentCard; 2] {
+        [
+            intentmesh_payment_agent::card(),
+            intentmesh_search_agent::card(),
+        ]
+    }
+
+    #[test]
+    fn absurd_amounts_are_an_error_not_a_guess() {
+        let x = extract(&format!("pay ${}", "9".repeat(40)), &vocabulary(&cards()));
+        assert_eq!(parsed(&x).unwrap_err().code, ErrorCode::AmountTooLarge);
+    }
+
+    #[test]
+    fn skills_get_only_their_entities() {
+        let e = parsed(&extract(
+            "pay $100 for order 7 wireless",
+            &vocabulary(&cards()),
+        ))
+        .unwrap();
+        let paid = for_skill(e, &["amount".into(), "currency".into(), "order_id".into()]);
+        assert!(paid.query.is_none());
+        assert_eq!(paid.order_id.as_deref(), Some("7"));
+        assert_eq!(paid.amount.unwrap().amount(), Decimal::from(100));
+    }
+
+    #[test]
+    fn hostile_messages_never_panic() {
+        let v = vocabulary(&cards());
+        for m in [
+            "I’d like to pay $20 for order 5",
+            "l’ordine n’è 5 pagato’",
+            "pay 2 thousand five hundred dollars",
+            "pagar 5 mil cinco euros",
+            "pay 5 $5",
+            "$5 $5 5$ 5 $",
+            &format!("pay {} dollars", "hundred ".repeat(12)),
+            &format!("{} dollars", "thousand ".repeat(30)),
+            "TUR\u{212A}ISH LIRA 5",
+            "5 K€ und 3 \u{212A}r",
+            &"under 5 ".repeat(500),
+        ] {
+            let _ = parsed(&extract(m, &v));
+        }
+    }
+
+    /// The parsers' own tests run on a copy of the cards' words; these run on the cards.
+    #[test]
+    fn the_real_cards_give_the_parsers_their_words() {
+        let v = vocabulary(&cards());
+        let typed = parsed(&extract("wireles keybaord", &v)).unwrap();
+        assert_eq!(typed.query.as_deref(), Some("wireless keyboard"));
+        let kitchen = parsed(&extract("Küche unter 40 Euro", &v)).unwrap();
+        assert_eq!(kitchen.category.as_deref(), Some("kitchen"));
+        let max = kitchen.max_price.unwrap();
+        assert_eq!(
+            (max.amount(), max.currency()),
+            (Decimal::from(40), Some("EUR"))
+        );
+        assert_eq!(kitchen.query, None);
+    }
+}

@@ -6,20 +6,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use intentmesh_core::ports::{RouteCache, StateError};
-use intentmesh_proto::pb;
-use prost::Message;
+use intentmesh_core::agent::Entities;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Decision, Verdict};
+use crate::state::{RouteCache, StateError};
 
+/// A cached classification: JSON of the verdict and the entities the deciding stage read.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     verdict: Verdict,
-    /// `pb::Entities`, protobuf-encoded.
     #[serde(default)]
-    entities: Option<Vec<u8>>,
+    entities: Option<Entities>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,19 +65,9 @@ impl Cache {
                 return Ok(None);
             }
         };
-        let entities = match stored.entities {
-            None => None,
-            Some(bytes) => match pb::Entities::decode(bytes.as_slice()) {
-                Ok(e) => Some(e),
-                Err(err) => {
-                    tracing::warn!(%err, "ignoring an unreadable cached classification");
-                    return Ok(None);
-                }
-            },
-        };
         Ok(Some(Decision {
             verdict: stored.verdict,
-            entities,
+            entities: stored.entities,
             cached: true,
             degraded: Vec::new(),
         }))
@@ -87,9 +76,9 @@ impl Cache {
     pub(crate) async fn put(&self, key: &str, decision: &Decision) -> Result<(), StateError> {
         let stored = Stored {
             verdict: decision.verdict.clone(),
-            entities: decision.entities.as_ref().map(Message::encode_to_vec),
+            entities: decision.entities.clone(),
         };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(&stored).map_err(|e| StateError::Corrupt(Box::new(e)))?;
         self.store.put(key, Bytes::from(bytes)).await
     }
 }

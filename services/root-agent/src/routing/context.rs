@@ -8,10 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use intentmesh_proto::pb;
+use intentmesh_core::agent::AgentCard;
+use intentmesh_entities::tokens::singular;
 
 use super::{Classifier, Input, Outcome, Scored, Stage, StageError};
-use crate::entities::tokens::singular;
+use crate::state::ConversationTurn;
 
 /// How sure a follow-up is of its previous skill: enough to decide, not more.
 const STICKY: f64 = 0.75;
@@ -51,7 +52,7 @@ pub(crate) struct ContextClassifier {
 }
 
 impl ContextClassifier {
-    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
+    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a AgentCard>) -> Self {
         let mut accepts = HashMap::new();
         let mut known_words = HashSet::new();
         for card in cards {
@@ -73,7 +74,7 @@ impl ContextClassifier {
         }
     }
 
-    fn follows_up(&self, input: &Input<'_>, previous: &pb::ConversationTurn) -> bool {
+    fn follows_up(&self, input: &Input<'_>, previous: &ConversationTurn) -> bool {
         let Some(accepts) = self
             .accepts
             .get(&format!("{}.{}", previous.agent, previous.skill))
@@ -132,7 +133,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::entities::{Vocabulary, extract};
+    use crate::entities::vocabulary;
 
     async fn sticks(previous: (&str, &str), message: &str) -> bool {
         let cards = [
@@ -140,8 +141,8 @@ mod tests {
             intentmesh_search_agent::card(),
         ];
         let stage = ContextClassifier::new(&cards);
-        let extraction = extract(message, &Vocabulary::from_cards(&cards));
-        let turn = pb::ConversationTurn {
+        let extraction = intentmesh_entities::extract(message, &vocabulary(&cards));
+        let turn = ConversationTurn {
             agent: previous.0.into(),
             skill: previous.1.into(),
             ..Default::default()

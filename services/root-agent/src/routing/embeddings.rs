@@ -11,8 +11,8 @@ use std::{
 };
 
 use async_trait::async_trait;
+use intentmesh_core::agent::AgentCard;
 use intentmesh_embeddings::{BatchEmbedder, cosine};
-use intentmesh_proto::pb;
 
 use super::{Classifier, Input, Outcome, Scored, Stage, StageError};
 
@@ -113,7 +113,7 @@ impl EmbeddingClassifier {
     pub(crate) async fn build(
         embedder: BatchEmbedder,
         memo: &ExampleVectors,
-        cards: &[&pb::AgentCard],
+        cards: &[&AgentCard],
     ) -> Result<Self, StageError> {
         let mut groups: Vec<(Scored, Vec<String>)> = Vec::new();
         let mut none: Vec<String> = NONE_EXAMPLES.iter().map(|s| (*s).to_owned()).collect();

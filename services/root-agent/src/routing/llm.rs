@@ -7,15 +7,15 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use intentmesh_core::{
-    metrics::ServiceMetrics,
+    agent::{AgentCard, Entities},
     resilience::{CircuitBreaker, Outcome as CallOutcome},
 };
+use intentmesh_entities::{Vocabulary, extract};
 use intentmesh_llm::{Choice, LlmClient, LlmError, RawEntities};
-use intentmesh_proto::pb;
 use tokio::time::Instant;
 
 use super::{Classifier, Input, Outcome, Scored, Stage, StageError};
-use crate::entities::{Vocabulary, extract};
+use crate::{entities::parsed, metrics::RoutingMetrics};
 
 /// Less time than this left for the model: not worth asking.
 const TOO_LITTLE_TIME: Duration = Duration::from_millis(100);
@@ -29,7 +29,7 @@ pub(crate) struct LlmClassifier {
     /// The intent each choice id stands for (an id is `agent.skill`, and names may hold dots).
     intents: HashMap<String, Scored>,
     vocabulary: Arc<Vocabulary>,
-    metrics: Option<Arc<ServiceMetrics>>,
+    metrics: Option<RoutingMetrics>,
 }
 
 impl LlmClassifier {
@@ -37,9 +37,9 @@ impl LlmClassifier {
         client: LlmClient,
         breaker: CircuitBreaker,
         timeout: Duration,
-        cards: impl IntoIterator<Item = &'a pb::AgentCard>,
+        cards: impl IntoIterator<Item = &'a AgentCard>,
         vocabulary: Arc<Vocabulary>,
-        metrics: Option<Arc<ServiceMetrics>>,
+        metrics: Option<RoutingMetrics>,
     ) -> Self {
         let mut choices = Vec::new();
         let mut intents = HashMap::new();
@@ -80,12 +80,12 @@ impl LlmClassifier {
 
     /// The model's entities, read again by the deterministic parsers: only what they accept
     /// survives (a category must be the catalog's, an amount must parse).
-    fn entities(&self, raw: &RawEntities) -> pb::Entities {
+    fn entities(&self, raw: &RawEntities) -> Entities {
         let parse = |text: &str| extract(text, &self.vocabulary);
-        let mut out = pb::Entities::default();
+        let mut out = Entities::default();
         if let Some(amount) = &raw.amount {
             let text = format!("{amount} {}", raw.currency.as_deref().unwrap_or_default());
-            if let Ok(e) = parse(&text).entities() {
+            if let Ok(e) = parsed(&parse(&text)) {
                 out.amount = e.amount;
                 out.currency = e.currency;
             }
@@ -104,7 +104,7 @@ impl LlmClassifier {
         out.query = raw.query.as_deref().map(str::to_lowercase);
         let price = |text: &Option<String>| {
             text.as_deref()
-                .and_then(|t| parse(t).entities().ok())
+                .and_then(|t| parsed(&parse(t)).ok())
                 .and_then(|e| e.amount)
         };
         out.min_price = price(&raw.min_price);
@@ -162,7 +162,7 @@ impl Classifier for LlmClassifier {
             },
         })?;
         if let (Some(usage), Some(m)) = (&answer.usage, &self.metrics) {
-            m.routing().llm_tokens(
+            m.llm_tokens(
                 u64::from(usage.prompt_tokens),
                 u64::from(usage.completion_tokens),
             );

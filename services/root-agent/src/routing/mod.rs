@@ -15,42 +15,53 @@ pub(crate) mod rules;
 mod settings;
 mod stages;
 
-pub(crate) use route::{Routing, session_of};
+pub(crate) use route::{Route, RouteDecision, Routing, session_of};
 pub use settings::{EMBEDDINGS_BUILT, RoutingConfig, parse_stages};
 pub use stages::{Stages, StagesError};
 
-use std::{fmt, sync::Arc};
+use std::fmt;
 
 use async_trait::async_trait;
-use intentmesh_core::metrics::ServiceMetrics;
-use intentmesh_proto::pb;
+use intentmesh_core::agent::{AgentCard, Entities, Skill};
+use intentmesh_entities::Extraction;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::entities::Extraction;
+use crate::{metrics::RoutingMetrics, state::ConversationTurn};
 
-/// Which stage decided (the wire enum, named for logs and metrics).
-pub(crate) type Stage = pb::RouteStage;
+/// Which stage of the cascade decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The caller named the agent.
+    Explicit,
+    /// Rules built from the agents' descriptions.
+    Rules,
+    /// A follow-up in the same conversation went to the previous turn's skill.
+    Context,
+    Embeddings,
+    Llm,
+    /// No stage was confident enough.
+    None,
+}
 
-/// The stage's name in configuration, metrics and `/route` (`rules`, `embeddings`, ...).
-pub(crate) fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Explicit => "explicit",
-        Stage::Rules => "rules",
-        Stage::Embeddings => "embeddings",
-        Stage::Llm => "llm",
-        Stage::Context => "context",
-        Stage::None | Stage::Unspecified => "none",
+impl Stage {
+    /// The stage's name in configuration, metrics and `/route` (`rules`, `embeddings`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::Rules => "rules",
+            Self::Embeddings => "embeddings",
+            Self::Llm => "llm",
+            Self::Context => "context",
+            Self::None => "none",
+        }
     }
 }
 
 /// A card's patterns, compiled; an invalid one is logged and left out.
-pub(crate) fn compile_patterns(
-    card: &pb::AgentCard,
-    skill: &pb::Skill,
-    patterns: &[String],
-) -> Vec<Regex> {
+pub(crate) fn compile_patterns(card: &AgentCard, skill: &Skill, patterns: &[String]) -> Vec<Regex> {
     patterns
         .iter()
         .filter_map(|p| {
@@ -75,7 +86,7 @@ pub(crate) fn compile_patterns(
 pub(crate) struct Exclusions(Vec<(String, String, Vec<Regex>)>);
 
 impl Exclusions {
-    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
+    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a AgentCard>) -> Self {
         Self(
             cards
                 .into_iter()
@@ -132,7 +143,7 @@ pub(crate) struct Input<'a> {
     pub(crate) message: &'a str,
     pub(crate) extraction: &'a Extraction,
     /// The previous routed turn of this conversation, if the caller named a session.
-    pub(crate) previous: Option<&'a pb::ConversationTurn>,
+    pub(crate) previous: Option<&'a ConversationTurn>,
     /// When the whole request must be answered.
     pub(crate) deadline: Instant,
 }
@@ -142,7 +153,7 @@ pub(crate) struct Input<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) ranked: Vec<Scored>,
-    pub(crate) entities: Option<pb::Entities>,
+    pub(crate) entities: Option<Entities>,
 }
 
 impl Outcome {
@@ -181,11 +192,11 @@ pub(crate) trait Classifier: Send + Sync + fmt::Debug {
 pub(crate) enum Verdict {
     Routed {
         best: Scored,
-        stage: i32,
+        stage: Stage,
     },
     /// A stage was sure it is none of the skills.
     Unsupported {
-        stage: i32,
+        stage: Stage,
         candidates: Vec<Scored>,
     },
     /// No stage was sure of anything.
@@ -198,7 +209,7 @@ pub(crate) enum Verdict {
 pub(crate) struct Decision {
     pub(crate) verdict: Verdict,
     /// Entities the deciding stage read (the LLM's), to fill what the parsers missed.
-    pub(crate) entities: Option<pb::Entities>,
+    pub(crate) entities: Option<Entities>,
     pub(crate) cached: bool,
     /// Stages that failed on the way (`llm`), in order.
     pub(crate) degraded: Vec<&'static str>,
@@ -220,7 +231,7 @@ pub(crate) struct Cascade {
     /// Two answers closer than this are ambiguous: ask rather than guess.
     ambiguity_margin: f64,
     cache: Option<cache::Cache>,
-    metrics: Option<Arc<ServiceMetrics>>,
+    metrics: Option<RoutingMetrics>,
     exclusions: Exclusions,
 }
 
@@ -260,7 +271,7 @@ impl Cascade {
         self
     }
 
-    pub(crate) fn with_metrics(mut self, metrics: Arc<ServiceMetrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: RoutingMetrics) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -269,7 +280,7 @@ impl Cascade {
     pub(crate) fn stage_names(&self) -> Vec<&'static str> {
         self.steps
             .iter()
-            .map(|s| stage_name(s.classifier.stage()))
+            .map(|s| s.classifier.stage().name())
             .collect()
     }
 
@@ -298,7 +309,8 @@ impl Cascade {
                         }
                         Err(err) => {
                             self.count_cache("error");
-                            tracing::warn!(%err, "classification cache unavailable");
+                            let err = intentmesh_core::errors::Chain::of(&err);
+                            tracing::warn!(error = %err, "classification cache unavailable");
                         }
                     }
                 }
@@ -306,17 +318,16 @@ impl Cascade {
             let started = Instant::now();
             let answer = classifier.classify(input).await;
             if let Some(m) = &self.metrics {
-                m.routing()
-                    .stage_took(stage_name(stage), started.elapsed().as_secs_f64());
+                m.stage_took(stage.name(), started.elapsed().as_secs_f64());
             }
             let mut outcome = match answer {
                 Ok(outcome) => outcome,
                 Err(err) => {
-                    tracing::warn!(stage = stage_name(stage), %err, "routing stage failed; going on without it");
+                    tracing::warn!(stage = stage.name(), %err, "routing stage failed; going on without it");
                     if let Some(m) = &self.metrics {
-                        m.routing().stage_failed(stage_name(stage), err.reason);
+                        m.stage_failed(stage.name(), err.reason);
                     }
-                    degraded.push(stage_name(stage));
+                    degraded.push(stage.name());
                     continue;
                 }
             };
@@ -331,13 +342,13 @@ impl Cascade {
             ) {
                 let verdict = if best.is_none() {
                     Verdict::Unsupported {
-                        stage: stage as i32,
+                        stage,
                         candidates: ranked_skills(seen),
                     }
                 } else {
                     Verdict::Routed {
                         best: best.clone(),
-                        stage: stage as i32,
+                        stage,
                     }
                 };
                 let decision = Decision {
@@ -377,7 +388,7 @@ impl Cascade {
             return Decision {
                 verdict: Verdict::Routed {
                     best: best.clone(),
-                    stage: *stage as i32,
+                    stage: *stage,
                 },
                 entities: None,
                 cached: false,
@@ -402,13 +413,14 @@ impl Cascade {
             && decision.degraded.is_empty()
             && let Err(err) = cache.put(&key, decision).await
         {
-            tracing::warn!(%err, "could not cache a classification");
+            let err = intentmesh_core::errors::Chain::of(&err);
+            tracing::warn!(error = %err, "could not cache a classification");
         }
     }
 
     fn count_cache(&self, result: &str) {
         if let Some(m) = &self.metrics {
-            m.routing().cache_lookup(result);
+            m.cache_lookup(result);
         }
     }
 }

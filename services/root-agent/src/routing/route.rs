@@ -4,22 +4,67 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use intentmesh_core::{AgentError, ErrorCode};
-use intentmesh_proto::pb;
-use prost_types::value::Kind;
+use intentmesh_core::{
+    AgentError, ErrorCode,
+    agent::{AgentCard, AgentRequest, Candidate, Entities, ExecutionMode, Skill},
+};
+use intentmesh_entities::Vocabulary;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::{
     Cascade, Decision, Input, Scored, Stage, Verdict, context::REFERS_BACK, stages::Stages,
 };
-use crate::entities::{self, Vocabulary, context};
+use crate::{
+    entities::{self, context},
+    state::ConversationTurn,
+};
+
+/// Where a routed request goes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Route {
+    pub(crate) agent: String,
+    pub(crate) skill: String,
+    /// How the skill runs when the caller does not say.
+    pub(crate) default_mode: ExecutionMode,
+}
+
+/// What the router made of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RouteDecision {
+    /// `None` when the router asks which skill was meant instead.
+    pub(crate) route: Option<Route>,
+    pub(crate) confidence: f64,
+    /// The stage that decided (`None` when no stage was sure).
+    pub(crate) stage: Stage,
+    /// What the request is about, for the skill it goes to (all of it when none was chosen).
+    pub(crate) entities: Entities,
+    /// The skills that scored, best first (when clarification is needed).
+    pub(crate) candidates: Vec<Candidate>,
+    /// The decision came from the classification cache (`stage` made it first).
+    pub(crate) cached: bool,
+    /// Stages that were asked and could not answer (`llm` after a timeout).
+    pub(crate) degraded: Vec<&'static str>,
+}
+
+impl RouteDecision {
+    /// The metric label of the intent: `agent.skill`, `none` (a stage was sure it is none of
+    /// them) or `needs_clarification` (no stage was sure).
+    pub(crate) fn intent(&self) -> String {
+        match &self.route {
+            Some(route) => format!("{}.{}", route.agent, route.skill),
+            None if self.stage == Stage::None => "needs_clarification".to_owned(),
+            None => super::NONE.to_owned(),
+        }
+    }
+}
 
 /// Routing consistent with one set of cards.
 #[derive(Debug)]
 pub(crate) struct Routing {
     pub(crate) max_message_chars: usize,
-    pub(crate) cards: BTreeMap<String, Arc<pb::AgentCard>>,
+    pub(crate) cards: BTreeMap<String, Arc<AgentCard>>,
     pub(crate) cascade: Cascade,
     pub(crate) vocabulary: Arc<Vocabulary>,
 }
@@ -29,12 +74,8 @@ const MAX_SESSION_ID: usize = 128;
 
 /// The conversation a request belongs to: `context.session_id`, scoped to its user (another user
 /// naming the same session id gets a different conversation). `None` without a session id.
-pub(crate) fn session_of(req: &pb::ProcessRequest) -> Result<Option<String>, AgentError> {
-    let Some(value) = req
-        .context
-        .as_ref()
-        .and_then(|c| c.fields.get("session_id"))
-    else {
+pub(crate) fn session_of(req: &AgentRequest) -> Result<Option<String>, AgentError> {
+    let Some(value) = req.context.get("session_id") else {
         return Ok(None);
     };
     let invalid = |expected: &str| {
@@ -44,24 +85,24 @@ pub(crate) fn session_of(req: &pb::ProcessRequest) -> Result<Option<String>, Age
         )
         .with("field", "context.session_id")
     };
-    match &value.kind {
-        None | Some(Kind::NullValue(_)) => Ok(None),
-        Some(Kind::StringValue(s)) if s.trim().is_empty() => Ok(None),
-        Some(Kind::StringValue(s)) if s.chars().count() > MAX_SESSION_ID => {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) if s.chars().count() > MAX_SESSION_ID => {
             Err(invalid(&format!("at most {MAX_SESSION_ID} characters")))
         }
-        Some(Kind::StringValue(s)) => {
+        Value::String(s) => {
             let mut hash = Sha256::new();
             hash.update(req.user_id.as_bytes());
             hash.update([0]);
             hash.update(s.trim().as_bytes());
             Ok(Some(hex::encode(&hash.finalize()[..16])))
         }
-        Some(_) => Err(invalid("a string")),
+        _ => Err(invalid("a string")),
     }
 }
 
-fn fill(into: &mut pb::Entities, from: &pb::Entities) {
+fn fill(into: &mut Entities, from: &Entities) {
     if into.amount.is_none() && from.amount.is_some() {
         into.amount.clone_from(&from.amount);
         into.currency.clone_from(&from.currency);
@@ -99,12 +140,9 @@ impl Routing {
         }
     }
 
-    pub(crate) async fn build(
-        stages: &Stages,
-        cards: BTreeMap<String, Arc<pb::AgentCard>>,
-    ) -> Self {
-        let list: Vec<&pb::AgentCard> = cards.values().map(AsRef::as_ref).collect();
-        let vocabulary = Arc::new(Vocabulary::from_cards(list.iter().copied()));
+    pub(crate) async fn build(stages: &Stages, cards: BTreeMap<String, Arc<AgentCard>>) -> Self {
+        let list: Vec<&AgentCard> = cards.values().map(AsRef::as_ref).collect();
+        let vocabulary = Arc::new(entities::vocabulary(list.iter().copied()));
         Self {
             max_message_chars: stages.config().max_message_chars,
             cascade: stages.cascade(&list, &vocabulary).await,
@@ -113,12 +151,12 @@ impl Routing {
         }
     }
 
-    fn skill(&self, agent: &str, skill: &str) -> Option<&pb::Skill> {
+    pub(crate) fn skill(&self, agent: &str, skill: &str) -> Option<&Skill> {
         self.cards.get(agent)?.skills.iter().find(|s| s.id == skill)
     }
 
-    fn candidate(&self, s: &Scored) -> pb::Candidate {
-        pb::Candidate {
+    fn candidate(&self, s: &Scored) -> Candidate {
+        Candidate {
             agent: s.agent.clone(),
             skill: s.skill.clone(),
             confidence: s.confidence,
@@ -147,11 +185,11 @@ impl Routing {
     /// (missing message, unknown agent, a context of the wrong type).
     pub(crate) async fn decide(
         &self,
-        req: &pb::ProcessRequest,
-        previous: Option<&pb::ConversationTurn>,
+        req: &AgentRequest,
+        previous: Option<&ConversationTurn>,
         deadline: Instant,
-    ) -> Result<pb::RouteDecision, AgentError> {
-        if req.message.trim().is_empty() && req.agent.is_empty() {
+    ) -> Result<RouteDecision, AgentError> {
+        if req.message.trim().is_empty() && req.agent.is_none() {
             return Err(
                 AgentError::new(ErrorCode::MissingField, "message is required")
                     .with("field", "message"),
@@ -169,13 +207,53 @@ impl Routing {
             .with("field", "message")
             .with("max_chars", self.max_message_chars));
         }
-        let extraction = entities::extract(&req.message, &self.vocabulary);
-        let mut parsed = extraction.entities()?;
+        let extraction = intentmesh_entities::extract(&req.message, &self.vocabulary);
+        let mut parsed = entities::parsed(&extraction)?;
         // Checked before the cascade, so a malformed context fails fast, before any model is
         // asked; merged for real once the entities are final (it validates across them).
-        context::merge(req.context.as_ref(), &mut parsed.clone())?;
+        context::merge(&req.context, &mut parsed.clone())?;
 
-        let (best, stage, decision) = if req.agent.is_empty() {
+        let (best, stage, decision) = if let Some(agent) = &req.agent {
+            let card = self.cards.get(agent).ok_or_else(|| {
+                let known: Vec<&str> = self.cards.keys().map(String::as_str).collect();
+                AgentError::new(
+                    ErrorCode::UnknownAgent,
+                    format!("there is no agent named {:?}", truncate(agent)),
+                )
+                .with("field", "agent")
+                .with("available", known.join(","))
+            })?;
+            let skill = match &req.skill {
+                None => card
+                    .skills
+                    .first()
+                    .map(|s| s.id.clone())
+                    .unwrap_or_default(),
+                Some(skill) if card.skills.iter().any(|s| s.id == *skill) => skill.clone(),
+                Some(skill) => {
+                    return Err(AgentError::new(
+                        ErrorCode::UnknownSkill,
+                        format!("agent {agent} has no skill {:?}", truncate(skill)),
+                    )
+                    .with("field", "skill"));
+                }
+            };
+            let best = Scored {
+                agent: agent.clone(),
+                skill,
+                confidence: 1.0,
+            };
+            let decision = Decision {
+                verdict: Verdict::Routed {
+                    best: best.clone(),
+                    stage: Stage::Explicit,
+                },
+                entities: None,
+                cached: false,
+                degraded: Vec::new(),
+            };
+            (best, Stage::Explicit, decision)
+        } else {
             let decision = self
                 .cascade
                 .decide(&Input {
@@ -186,62 +264,14 @@ impl Routing {
                 })
                 .await;
             match &decision.verdict {
-                Verdict::Routed { best, stage } => (
-                    best.clone(),
-                    Stage::try_from(*stage).unwrap_or(Stage::None),
-                    decision,
-                ),
+                Verdict::Routed { best, stage } => (best.clone(), *stage, decision),
                 Verdict::Unsupported { stage, candidates } => {
-                    let stage = Stage::try_from(*stage).unwrap_or(Stage::None);
-                    return self.clarify(req, parsed, candidates.clone(), stage, &decision);
+                    return self.clarify(req, parsed, candidates.clone(), *stage, &decision);
                 }
                 Verdict::Unsure { candidates } => {
                     return self.clarify(req, parsed, candidates.clone(), Stage::None, &decision);
                 }
             }
-        } else {
-            let card = self.cards.get(&req.agent).ok_or_else(|| {
-                let known: Vec<&str> = self.cards.keys().map(String::as_str).collect();
-                AgentError::new(
-                    ErrorCode::UnknownAgent,
-                    format!("there is no agent named {:?}", truncate(&req.agent)),
-                )
-                .with("field", "agent")
-                .with("available", known.join(","))
-            })?;
-            let skill = if req.skill.is_empty() {
-                card.skills
-                    .first()
-                    .map(|s| s.id.clone())
-                    .unwrap_or_default()
-            } else if card.skills.iter().any(|s| s.id == req.skill) {
-                req.skill.clone()
-            } else {
-                return Err(AgentError::new(
-                    ErrorCode::UnknownSkill,
-                    format!(
-                        "agent {} has no skill {:?}",
-                        req.agent,
-                        truncate(&req.skill)
-                    ),
-                )
-                .with("field", "skill"));
-            };
-            let best = Scored {
-                agent: req.agent.clone(),
-                skill,
-                confidence: 1.0,
-            };
-            let decision = Decision {
-                verdict: Verdict::Routed {
-                    best: best.clone(),
-                    stage: Stage::Explicit as i32,
-                },
-                entities: None,
-                cached: false,
-                degraded: Vec::new(),
-            };
-            (best, Stage::Explicit, decision)
         };
 
         if let Some(suggested) = &decision.entities {
@@ -259,50 +289,49 @@ impl Routing {
         }
         // A follow-up keeps what the previous turn said and it does not change.
         if stage == Stage::Context
-            && let Some(before) = previous.and_then(|p| p.entities.as_ref())
+            && let Some(before) = previous.map(|p| &p.entities)
         {
             parsed.query = narrowed(before.query.as_deref(), parsed.query.as_deref());
             fill(&mut parsed, before);
         }
-        context::merge(req.context.as_ref(), &mut parsed)?;
+        context::merge(&req.context, &mut parsed)?;
         let skill = self.skill(&best.agent, &best.skill);
-        let accepts = skill.map(|s| s.entities.clone()).unwrap_or_default();
-        Ok(pb::RouteDecision {
-            status: pb::RouteStatus::Routed as i32,
-            agent: best.agent.clone(),
-            skill: best.skill.clone(),
+        Ok(RouteDecision {
+            route: Some(Route {
+                default_mode: skill.map_or_else(ExecutionMode::default, |s| s.default_mode),
+                agent: best.agent,
+                skill: best.skill,
+            }),
             confidence: best.confidence,
-            stage: stage as i32,
-            entities: Some(entities::for_skill(parsed, &accepts)),
+            stage,
+            entities: entities::for_skill(parsed, skill.map_or(&[], |s| s.entities.as_slice())),
             candidates: Vec::new(),
-            default_mode: skill.map_or(0, |s| s.default_mode),
             cached: decision.cached,
-            degraded: decision.degraded.iter().map(|s| (*s).to_owned()).collect(),
+            degraded: decision.degraded.clone(),
         })
     }
 
     fn clarify(
         &self,
-        req: &pb::ProcessRequest,
-        mut parsed: pb::Entities,
+        req: &AgentRequest,
+        mut parsed: Entities,
         mut candidates: Vec<Scored>,
         stage: Stage,
         decision: &Decision,
-    ) -> Result<pb::RouteDecision, AgentError> {
-        context::merge(req.context.as_ref(), &mut parsed)?;
+    ) -> Result<RouteDecision, AgentError> {
+        context::merge(&req.context, &mut parsed)?;
         if candidates.is_empty() {
             // Nothing matched at all: offer every skill, so the caller sees the options.
             candidates = self.every_skill();
         }
-        Ok(pb::RouteDecision {
-            status: pb::RouteStatus::NeedsClarification as i32,
+        Ok(RouteDecision {
+            route: None,
             confidence: candidates.first().map_or(0.0, |c| c.confidence),
-            stage: stage as i32,
-            entities: Some(parsed),
+            stage,
+            entities: parsed,
             candidates: candidates.iter().map(|c| self.candidate(c)).collect(),
             cached: decision.cached,
-            degraded: decision.degraded.iter().map(|s| (*s).to_owned()).collect(),
-            ..Default::default()
+            degraded: decision.degraded.clone(),
         })
     }
 }

@@ -5,15 +5,14 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-
-use intentmesh_proto::pb;
-use regex::Regex;
-
-use super::{Classifier, Input, Outcome, Scored, Stage, StageError, compile_patterns};
-use crate::entities::{
+use intentmesh_core::agent::AgentCard;
+use intentmesh_entities::{
     is_common_stopword,
     tokens::{find_phrase, singular, typo_of, words},
 };
+use regex::Regex;
+
+use super::{Classifier, Input, Outcome, Scored, Stage, StageError, compile_patterns};
 
 /// Weights of the evidence. The sum is capped at 1.
 const NAMED: f64 = 0.5;
@@ -56,7 +55,7 @@ fn content_words(text: &str) -> HashSet<String> {
 }
 
 impl RuleClassifier {
-    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a pb::AgentCard>) -> Self {
+    pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a AgentCard>) -> Self {
         let mut skills = Vec::new();
         for card in cards {
             for skill in &card.skills {

@@ -4,12 +4,31 @@
 use std::{path::PathBuf, time::Duration};
 
 use intentmesh_core::{
-    config::{ConfigError, Env, parse_between, parse_or, seconds_or},
+    config::{ConfigError, Env, max_message_chars, parse_between, parse_or, seconds_or},
     resilience::BreakerConfig,
 };
 use intentmesh_llm::{LlmConfig, StructuredMode};
 
 use super::Stage;
+
+pub(crate) const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+pub(crate) const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+pub(crate) const ROUTER_STAGES: &str = "ROUTER_STAGES";
+pub(crate) const ROUTER_MIN_CONFIDENCE: &str = "ROUTER_MIN_CONFIDENCE";
+pub(crate) const ROUTER_AMBIGUITY_MARGIN: &str = "ROUTER_AMBIGUITY_MARGIN";
+pub(crate) const ROUTER_EMBEDDINGS_MIN_CONFIDENCE: &str = "ROUTER_EMBEDDINGS_MIN_CONFIDENCE";
+pub(crate) const ROUTER_LLM_MIN_CONFIDENCE: &str = "ROUTER_LLM_MIN_CONFIDENCE";
+pub(crate) const EMBEDDING_MODEL_DIR: &str = "EMBEDDING_MODEL_DIR";
+pub(crate) const EMBEDDING_MAX_BATCH: &str = "EMBEDDING_MAX_BATCH";
+pub(crate) const LLM_MODEL: &str = "LLM_MODEL";
+pub(crate) const LLM_TIMEOUT_SECS: &str = "LLM_TIMEOUT_SECS";
+pub(crate) const LLM_MAX_TOKENS: &str = "LLM_MAX_TOKENS";
+pub(crate) const LLM_MAX_PROMPT_TOKENS: &str = "LLM_MAX_PROMPT_TOKENS";
+pub(crate) const LLM_STRUCTURED_OUTPUT: &str = "LLM_STRUCTURED_OUTPUT";
+pub(crate) const ROUTE_CACHE_TTL_SECS: &str = "ROUTE_CACHE_TTL_SECS";
+pub(crate) const ROUTE_CACHE_MAX_ENTRIES: &str = "ROUTE_CACHE_MAX_ENTRIES";
+pub(crate) const CONVERSATION_MAX_TURNS: &str = "CONVERSATION_MAX_TURNS";
+pub(crate) const CONVERSATION_TTL_SECS: &str = "CONVERSATION_TTL_SECS";
 
 const OPENAI: &str = LlmConfig::DEFAULT_BASE_URL;
 
@@ -65,12 +84,12 @@ fn default_model_dir(env: &impl Env) -> PathBuf {
 
 impl RoutingConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let base_url = env.get("OPENAI_BASE_URL").filter(|u| !u.trim().is_empty());
-        let api_key = env.get("OPENAI_API_KEY").filter(|k| !k.is_empty());
+        let base_url = env.get(OPENAI_BASE_URL).filter(|u| !u.trim().is_empty());
+        let api_key = env.get(OPENAI_API_KEY).filter(|k| !k.is_empty());
         let llm_configured = base_url.is_some() || api_key.is_some();
-        let stages = match env.get("ROUTER_STAGES") {
+        let stages = match env.get(ROUTER_STAGES) {
             Some(raw) => {
-                parse_stages(&raw).map_err(|r| ConfigError::new("ROUTER_STAGES", &raw, r))?
+                parse_stages(&raw).map_err(|r| ConfigError::new(ROUTER_STAGES, &raw, r))?
             }
             None => {
                 let mut stages = vec![Stage::Rules, Stage::Context];
@@ -85,53 +104,52 @@ impl RoutingConfig {
         };
         let base_url = base_url.unwrap_or_else(|| OPENAI.to_owned());
         if stages.contains(&Stage::Llm) && api_key.is_none() && base_url.starts_with(OPENAI) {
-            return Err(ConfigError::new(
-                "OPENAI_API_KEY",
-                "",
+            return Err(ConfigError::secret(
+                OPENAI_API_KEY,
                 "the llm stage needs a key for api.openai.com (or set OPENAI_BASE_URL to a local server)",
             ));
         }
         Ok(Self {
             stages,
-            min_confidence: parse_between(env, "ROUTER_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
-            ambiguity_margin: parse_between(env, "ROUTER_AMBIGUITY_MARGIN", 0.1, 0.0..=1.0)?,
-            max_message_chars: parse_between(env, "MAX_MESSAGE_CHARS", 4000, 1..=1_000_000)?,
+            min_confidence: parse_between(env, ROUTER_MIN_CONFIDENCE, 0.5, 0.0..=1.0)?,
+            ambiguity_margin: parse_between(env, ROUTER_AMBIGUITY_MARGIN, 0.1, 0.0..=1.0)?,
+            max_message_chars: max_message_chars(env)?,
             embeddings_min_confidence: parse_between(
                 env,
-                "ROUTER_EMBEDDINGS_MIN_CONFIDENCE",
+                ROUTER_EMBEDDINGS_MIN_CONFIDENCE,
                 0.6,
                 0.0..=1.0,
             )?,
-            llm_min_confidence: parse_between(env, "ROUTER_LLM_MIN_CONFIDENCE", 0.5, 0.0..=1.0)?,
+            llm_min_confidence: parse_between(env, ROUTER_LLM_MIN_CONFIDENCE, 0.5, 0.0..=1.0)?,
             model_dir: env
-                .get("EMBEDDING_MODEL_DIR")
+                .get(EMBEDDING_MODEL_DIR)
                 .map_or_else(|| default_model_dir(env), PathBuf::from),
-            max_batch: parse_between(env, "EMBEDDING_MAX_BATCH", 16, 1..=256)?,
+            max_batch: parse_between(env, EMBEDDING_MAX_BATCH, 16, 1..=256)?,
             llm: LlmConfig {
                 base_url,
                 api_key,
                 model: env
-                    .get("LLM_MODEL")
+                    .get(LLM_MODEL)
                     .filter(|m| !m.trim().is_empty())
                     .unwrap_or_else(|| LlmConfig::DEFAULT_MODEL.to_owned()),
-                timeout: seconds_or(env, "LLM_TIMEOUT_SECS", LlmConfig::DEFAULT_TIMEOUT)?,
+                timeout: seconds_or(env, LLM_TIMEOUT_SECS, LlmConfig::DEFAULT_TIMEOUT)?,
                 max_completion_tokens: parse_or(
                     env,
-                    "LLM_MAX_TOKENS",
+                    LLM_MAX_TOKENS,
                     LlmConfig::DEFAULT_MAX_COMPLETION_TOKENS,
                 )?,
                 max_prompt_tokens: parse_or(
                     env,
-                    "LLM_MAX_PROMPT_TOKENS",
+                    LLM_MAX_PROMPT_TOKENS,
                     LlmConfig::DEFAULT_MAX_PROMPT_TOKENS,
                 )?,
-                structured: parse_or(env, "LLM_STRUCTURED_OUTPUT", StructuredMode::Auto)?,
+                structured: parse_or(env, LLM_STRUCTURED_OUTPUT, StructuredMode::Auto)?,
             },
             llm_breaker: BreakerConfig::from_env(env, "llm")?,
-            cache_ttl: seconds_or(env, "ROUTE_CACHE_TTL_SECS", Duration::from_secs(3600))?,
-            cache_max_entries: parse_or(env, "ROUTE_CACHE_MAX_ENTRIES", 10_000)?,
-            conversation_turns: parse_or(env, "CONVERSATION_MAX_TURNS", 10)?,
-            conversation_ttl: seconds_or(env, "CONVERSATION_TTL_SECS", Duration::from_secs(1800))?,
+            cache_ttl: seconds_or(env, ROUTE_CACHE_TTL_SECS, Duration::from_secs(3600))?,
+            cache_max_entries: parse_or(env, ROUTE_CACHE_MAX_ENTRIES, 10_000)?,
+            conversation_turns: parse_or(env, CONVERSATION_MAX_TURNS, 10)?,
+            conversation_ttl: seconds_or(env, CONVERSATION_TTL_SECS, Duration::from_secs(1800))?,
         })
     }
 }

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use intentmesh_core::{metrics::ServiceMetrics, ports::RouteCache, resilience::CircuitBreaker};
+use intentmesh_core::{agent::AgentCard, metrics::ServiceMetrics, resilience::CircuitBreaker};
+use intentmesh_entities::Vocabulary;
 use intentmesh_llm::LlmClient;
-use intentmesh_proto::pb;
-use prost::Message;
 
-use crate::entities::Vocabulary;
+use crate::{metrics::RoutingMetrics, state::RouteCache};
 
 use super::{
     Cascade, Classifier, Exclusions, Stage, Step, cache::Cache, context::ContextClassifier,
@@ -32,15 +31,17 @@ pub struct Stages {
     examples: super::embeddings::ExampleVectors,
     llm: Option<(LlmClient, CircuitBreaker)>,
     cache: Option<Arc<dyn RouteCache>>,
-    metrics: Option<Arc<ServiceMetrics>>,
+    metrics: Option<RoutingMetrics>,
 }
 
 impl Stages {
     /// Loads what the configured stages need (the embedding model once, checked by sha256).
+    /// With `metrics`, stages report in the routing families and the LLM's breaker in the
+    /// service's `circuit_breaker_state`.
     pub async fn start(
         config: RoutingConfig,
         cache: Option<Arc<dyn RouteCache>>,
-        metrics: Option<Arc<ServiceMetrics>>,
+        metrics: Option<(RoutingMetrics, Arc<ServiceMetrics>)>,
     ) -> Result<Self, StagesError> {
         #[cfg(feature = "embeddings")]
         let embedder = if config.stages.contains(&Stage::Embeddings) {
@@ -78,21 +79,21 @@ impl Stages {
             let client =
                 LlmClient::new(config.llm.clone()).map_err(|e| StagesError::Llm(e.to_string()))?;
             let mut breaker = CircuitBreaker::new("llm", config.llm_breaker);
-            if let Some(m) = &metrics {
-                breaker = breaker.reported_in(Arc::clone(m));
+            if let Some((_, service)) = &metrics {
+                breaker = breaker.reported_in(Arc::clone(service));
             }
             Some((client, breaker))
         } else {
             None
         };
-        if let Some(m) = &metrics {
+        if let Some((m, _)) = &metrics {
             let failing: Vec<&str> = config
                 .stages
                 .iter()
                 .filter(|s| matches!(s, Stage::Embeddings | Stage::Llm))
-                .map(|s| super::stage_name(*s))
+                .map(|s| s.name())
                 .collect();
-            m.routing().init(&failing);
+            m.init(&failing);
         }
         Ok(Self {
             #[cfg(feature = "embeddings")]
@@ -101,7 +102,7 @@ impl Stages {
             examples: super::embeddings::ExampleVectors::default(),
             llm,
             cache: cache.filter(|_| !config.cache_ttl.is_zero()),
-            metrics,
+            metrics: metrics.map(|(m, _)| m),
             config,
         })
     }
@@ -114,7 +115,7 @@ impl Stages {
     /// examples) is left out, with a warning.
     pub(crate) async fn cascade(
         &self,
-        cards: &[&pb::AgentCard],
+        cards: &[&AgentCard],
         vocabulary: &Arc<Vocabulary>,
     ) -> Cascade {
         let c = &self.config;
@@ -179,18 +180,18 @@ impl Stages {
             .map(|store| Cache::new(Arc::clone(store), &self.fingerprint(cards, &cascade)));
         let cascade = cascade.with_cache(cache);
         match &self.metrics {
-            Some(m) => cascade.with_metrics(Arc::clone(m)),
+            Some(m) => cascade.with_metrics(m.clone()),
             None => cascade,
         }
     }
 
     /// Everything a cached answer depends on.
-    fn fingerprint(&self, cards: &[&pb::AgentCard], cascade: &Cascade) -> Vec<u8> {
+    fn fingerprint(&self, cards: &[&AgentCard], cascade: &Cascade) -> Vec<u8> {
         let c = &self.config;
         // The LLM's server and how it is asked too: replicas pointed at different servers share
-        // one Redis.
+        // one Redis. `v3`: the stored form (JSON of the domain types) changed with it.
         let mut bytes = format!(
-            "v2|{:?}|{}|{}|{}|{}|{}|{}|{}|{}|{}|",
+            "v3|{:?}|{}|{}|{}|{}|{}|{}|{}|{}|{}|",
             cascade.stage_names(),
             c.min_confidence,
             c.ambiguity_margin,
@@ -204,7 +205,8 @@ impl Stages {
         )
         .into_bytes();
         for card in cards {
-            bytes.extend(card.encode_to_vec());
+            // A card always serialises; an empty entry would only make the key less specific.
+            bytes.extend(serde_json::to_vec(card).unwrap_or_default());
         }
         bytes
     }

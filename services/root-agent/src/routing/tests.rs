@@ -9,12 +9,13 @@ use std::{
     time::Duration,
 };
 
-use intentmesh_core::adapters::memory::MemoryRouteCache;
+use intentmesh_core::agent::AgentCard;
+use intentmesh_entities::extract;
 
 use super::{rules::RuleClassifier, *};
-use crate::entities::{Vocabulary, extract};
+use crate::{entities::vocabulary, state::MemoryRouteCache};
 
-fn cards() -> [pb::AgentCard; 2] {
+fn cards() -> [AgentCard; 2] {
     [
         intentmesh_payment_agent::card(),
         intentmesh_search_agent::card(),
@@ -23,7 +24,7 @@ fn cards() -> [pb::AgentCard; 2] {
 
 async fn route(message: &str) -> Decision {
     let cards = cards();
-    let vocabulary = Vocabulary::from_cards(&cards);
+    let vocabulary = vocabulary(&cards);
     let cascade = Cascade::new(
         vec![Step {
             classifier: Box::new(RuleClassifier::new(&cards)),
@@ -47,7 +48,7 @@ async fn route(message: &str) -> Decision {
 async fn agent_of(message: &str) -> Option<String> {
     match route(message).await.verdict {
         Verdict::Routed { best, stage } => {
-            assert_eq!(stage, Stage::Rules as i32);
+            assert_eq!(stage, Stage::Rules);
             Some(best.agent)
         }
         _ => None,
@@ -192,7 +193,7 @@ async fn each_stage_has_its_own_threshold_and_the_first_sure_one_decides() {
         d.verdict,
         Verdict::Routed {
             best: scored("b", 0.42),
-            stage: Stage::Embeddings as i32
+            stage: Stage::Embeddings
         }
     );
     assert_eq!(
@@ -230,7 +231,7 @@ async fn a_sure_none_stops_the_cascade() {
     let cascade = Cascade::new(vec![rules, emb, llm], 0.5, 0.1);
     match decide(&cascade, "x").await.verdict {
         Verdict::Unsupported { stage, candidates } => {
-            assert_eq!(stage, Stage::Embeddings as i32);
+            assert_eq!(stage, Stage::Embeddings);
             assert_eq!(candidates, vec![scored("a", 0.2)]);
         }
         other => panic!("expected none of these, got {other:?}"),
@@ -249,7 +250,7 @@ async fn a_failed_stage_falls_back_to_an_earlier_good_enough_answer() {
         d.verdict,
         Verdict::Routed {
             best: scored("a", 0.6),
-            stage: Stage::Rules as i32
+            stage: Stage::Rules
         }
     );
     assert_eq!(d.degraded, vec!["llm"]);
@@ -265,7 +266,7 @@ async fn a_failed_stage_falls_back_to_an_earlier_good_enough_answer() {
 
 #[tokio::test]
 async fn the_cache_answers_for_the_expensive_stages() {
-    let store: Arc<dyn intentmesh_core::ports::RouteCache> =
+    let store: Arc<dyn crate::state::RouteCache> =
         Arc::new(MemoryRouteCache::new(100, Duration::from_secs(60)));
     let (rules, rules_asked) = step(Stage::Rules, 0.5, Ok(vec![scored("a", 0.1)]));
     let (emb, emb_asked) = step(Stage::Embeddings, 0.5, Ok(vec![scored("b", 0.9)]));
@@ -298,7 +299,7 @@ async fn the_cache_answers_for_the_expensive_stages() {
 
 #[tokio::test]
 async fn failures_are_not_cached() {
-    let store: Arc<dyn intentmesh_core::ports::RouteCache> =
+    let store: Arc<dyn crate::state::RouteCache> =
         Arc::new(MemoryRouteCache::new(100, Duration::from_secs(60)));
     let (llm, llm_asked) = step(Stage::Llm, 0.5, Err("timeout"));
     let cascade =

@@ -30,9 +30,9 @@ pub struct SearchPage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("catalog storage error: {0}")]
+    #[error("catalog storage error")]
     Storage(#[from] sqlx::Error),
-    #[error("catalog migration error: {0}")]
+    #[error("catalog migration error")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("catalog data is invalid: {0}")]
     Data(String),

@@ -1,8 +1,10 @@
 //! A validated search: text terms, category, price bounds (in cents), page.
 
-use intentmesh_core::{AgentError, ErrorCode, money};
-use intentmesh_proto::pb;
-use rust_decimal::Decimal;
+use intentmesh_core::{
+    AgentError, ErrorCode,
+    agent::Entities,
+    money::{Decimal, Money},
+};
 
 /// The catalog's one currency.
 pub const CATALOG_CURRENCY: &str = "USD";
@@ -50,8 +52,53 @@ pub fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why a search cannot be made as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("min_price is greater than max_price")]
+    EmptyRange,
+    #[error("page must be between 1 and {MAX_PAGE}")]
+    Page,
+    #[error("page_size must be at least 1")]
+    PageSize,
+    #[error("catalog prices are in {CATALOG_CURRENCY}; a {field} in {currency} cannot be compared")]
+    OtherCurrency {
+        field: &'static str,
+        currency: String,
+    },
+    #[error("{field} cannot be negative")]
+    Negative { field: &'static str },
+    #[error("{field} is too large")]
+    TooLarge { field: &'static str },
+}
+
+impl From<QueryError> for AgentError {
+    fn from(err: QueryError) -> Self {
+        let message = err.to_string();
+        match err {
+            QueryError::EmptyRange => {
+                AgentError::new(ErrorCode::InvalidPriceRange, message).with("field", "min_price")
+            }
+            QueryError::Page => {
+                AgentError::new(ErrorCode::InvalidField, message).with("field", "page")
+            }
+            QueryError::PageSize => {
+                AgentError::new(ErrorCode::InvalidField, message).with("field", "page_size")
+            }
+            QueryError::OtherCurrency { field, .. } => {
+                AgentError::new(ErrorCode::InvalidPriceRange, message)
+                    .with("field", field)
+                    .with("currency", CATALOG_CURRENCY)
+            }
+            QueryError::Negative { field } | QueryError::TooLarge { field } => {
+                AgentError::new(ErrorCode::InvalidPriceRange, message).with("field", field)
+            }
+        }
+    }
+}
+
 /// Builds a query from the router's entities, checking the bounds and the page.
-pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
+pub fn from_entities(e: &Entities) -> Result<SearchQuery, QueryError> {
     let min = e
         .min_price
         .as_ref()
@@ -65,28 +112,15 @@ pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
     if let (Some(lo), Some(hi)) = (min, max)
         && lo > hi
     {
-        return Err(AgentError::new(
-            ErrorCode::InvalidPriceRange,
-            "min_price is greater than max_price",
-        )
-        .with("field", "min_price"));
+        return Err(QueryError::EmptyRange);
     }
     let page = e.page.unwrap_or(1);
     if page == 0 || page > MAX_PAGE {
-        return Err(AgentError::new(
-            ErrorCode::InvalidField,
-            format!("page must be between 1 and {MAX_PAGE}"),
-        )
-        .with("field", "page"));
+        return Err(QueryError::Page);
     }
     let page_size = match e.page_size {
         None => DEFAULT_PAGE_SIZE,
-        Some(0) => {
-            return Err(
-                AgentError::new(ErrorCode::InvalidField, "page_size must be at least 1")
-                    .with("field", "page_size"),
-            );
-        }
+        Some(0) => return Err(QueryError::PageSize),
         Some(n) => n.min(MAX_PAGE_SIZE),
     };
     Ok(SearchQuery {
@@ -103,19 +137,18 @@ pub fn from_entities(e: &pb::Entities) -> Result<SearchQuery, AgentError> {
     })
 }
 
-fn price_cents(m: &pb::Money, field: &str) -> Result<i64, AgentError> {
-    let invalid =
-        |msg: String| AgentError::new(ErrorCode::InvalidPriceRange, msg).with("field", field);
-    if !m.currency_code.is_empty() && !m.currency_code.eq_ignore_ascii_case(CATALOG_CURRENCY) {
-        return Err(invalid(format!(
-            "catalog prices are in {CATALOG_CURRENCY}; a {field} in {} cannot be compared",
-            m.currency_code
-        ))
-        .with("currency", CATALOG_CURRENCY));
+fn price_cents(m: &Money, field: &'static str) -> Result<i64, QueryError> {
+    if let Some(currency) = m.currency()
+        && !currency.eq_ignore_ascii_case(CATALOG_CURRENCY)
+    {
+        return Err(QueryError::OtherCurrency {
+            field,
+            currency: currency.to_owned(),
+        });
     }
-    let d = money::from_money(m).map_err(|e| invalid(format!("{field} is not valid: {e}")))?;
+    let d = m.amount();
     if d < Decimal::ZERO {
-        return Err(invalid(format!("{field} cannot be negative")));
+        return Err(QueryError::Negative { field });
     }
     // Bounds are inclusive: round a max down and a min up to whole cents.
     let cents = d * Decimal::from(100);
@@ -124,7 +157,7 @@ fn price_cents(m: &pb::Money, field: &str) -> Result<i64, AgentError> {
     } else {
         cents.ceil()
     };
-    i64::try_from(cents).map_err(|_| invalid(format!("{field} is too large")))
+    i64::try_from(cents).map_err(|_| QueryError::TooLarge { field })
 }
 
 #[cfg(test)]
@@ -132,8 +165,12 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn usd(s: &str) -> pb::Money {
-        money::to_money(Decimal::from_str(s).unwrap(), "USD").unwrap()
+    fn usd(s: &str) -> Money {
+        Money::new(Decimal::from_str(s).unwrap(), Some("USD".into())).unwrap()
+    }
+
+    fn code(e: &Entities) -> ErrorCode {
+        AgentError::from(from_entities(e).unwrap_err()).code
     }
 
     #[test]
@@ -152,39 +189,29 @@ mod tests {
 
     #[test]
     fn bounds_pages_and_currency_are_checked() {
-        let mut e = pb::Entities {
+        let mut e = Entities {
             min_price: Some(usd("40")),
             max_price: Some(usd("20")),
             ..Default::default()
         };
-        assert_eq!(
-            from_entities(&e).unwrap_err().code,
-            ErrorCode::InvalidPriceRange
-        );
+        assert_eq!(code(&e), ErrorCode::InvalidPriceRange);
         e.min_price = Some(usd("10.005"));
         let q = from_entities(&e).unwrap();
         assert_eq!(
             (q.min_price_minor, q.max_price_minor),
             (Some(1001), Some(2000))
         );
-        e.max_price = Some(pb::Money {
-            currency_code: "EUR".into(),
-            units: 50,
-            nanos: 0,
-        });
-        assert_eq!(
-            from_entities(&e).unwrap_err().code,
-            ErrorCode::InvalidPriceRange
-        );
-        let e = pb::Entities {
+        e.max_price = Some(Money::new(Decimal::from(50), Some("EUR".into())).unwrap());
+        assert_eq!(code(&e), ErrorCode::InvalidPriceRange);
+        let e = Entities {
             page_size: Some(500),
             ..Default::default()
         };
         assert_eq!(from_entities(&e).unwrap().page_size, MAX_PAGE_SIZE);
-        let e = pb::Entities {
+        let e = Entities {
             page: Some(0),
             ..Default::default()
         };
-        assert_eq!(from_entities(&e).unwrap_err().code, ErrorCode::InvalidField);
+        assert_eq!(code(&e), ErrorCode::InvalidField);
     }
 }

@@ -1,0 +1,267 @@
+//! Outbound gRPC calls: one channel per downstream service, and for each target one tower stack,
+//! built once at start, that every call to it goes through (gateway → root, root → workers):
+//!
+//! ```text
+//! Call { message, deadline }
+//!   → bounded retry   (only a call that did nothing there: Unavailable; backoff with jitter,
+//!                      never past the deadline)
+//!   → circuit breaker (the target's, shared by its methods; what counts is the caller's)
+//!   → propagation     (grpc-timeout = what is left of the deadline; W3C traceparent)
+//!   → the generated client's method
+//! ```
+//!
+//! One HTTP/2 connection per downstream service. Spreading calls over two connections
+//! (`Channel::balance_list`) was measured in `make bench` and was no faster on two cores.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tower::{Service, ServiceBuilder, util::BoxCloneSyncService};
+
+use crate::resilience::{BreakerError, CircuitBreaker, CircuitBreakerLayer, Classify};
+
+/// A channel to `url` that connects on first use and reconnects by itself.
+pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// One call: the message, and when its answer is needed by (the caller's deadline, carried on to
+/// the next hop).
+#[derive(Debug, Clone)]
+pub struct Call<T> {
+    pub message: T,
+    pub deadline: Instant,
+}
+
+impl<T> Call<T> {
+    pub fn new(message: T, deadline: Instant) -> Self {
+        Self { message, deadline }
+    }
+}
+
+/// What a call through a stack can end in: the breaker refused it, or the target answered with a
+/// status (an error of its own, or of the transport).
+pub type CallError = BreakerError<tonic::Status>;
+
+/// A target's stack for one method.
+pub type Outbound<Req, Resp> = BoxCloneSyncService<Call<Req>, Resp, CallError>;
+
+/// Extra attempts of a call the target did not act on (it was unreachable or said
+/// `Unavailable`), and the first pause between them (doubling, with jitter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    pub extra: u32,
+    pub base: Duration,
+}
+
+impl Retries {
+    /// No retries: each call is tried once.
+    pub const NONE: Self = Self {
+        extra: 0,
+        base: Duration::ZERO,
+    };
+}
+
+/// The stack for calls of one method to one target. `unary` is the generated client's method
+/// (`|req| client.process(req)`); `breaker` is the target's, shared with its other methods;
+/// `classify` says what a result means for that breaker.
+pub fn outbound<Req, Resp, S, C>(
+    unary: S,
+    breaker: CircuitBreaker,
+    classify: C,
+    retries: Retries,
+) -> Outbound<Req, Resp>
+where
+    Req: Clone + Send + Sync + 'static,
+    Resp: Send + 'static,
+    S: Service<tonic::Request<Req>, Response = Resp, Error = tonic::Status>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    C: Classify<Resp, tonic::Status> + Send + Sync + 'static,
+{
+    let target: Arc<str> = Arc::from(breaker.target());
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .retry(RetryUnavailable {
+                retries,
+                attempt: 0,
+                target,
+            })
+            .layer(CircuitBreakerLayer::new(breaker, classify))
+            .service(Propagate(unary)),
+    )
+}
+
+/// [`Call`] → `tonic::Request`: the deadline becomes `grpc-timeout`, the current span's context
+/// `traceparent`.
+#[derive(Debug, Clone)]
+pub struct Propagate<S>(S);
+
+impl<S, T> Service<Call<T>> for Propagate<S>
+where
+    S: Service<tonic::Request<T>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: Call<T>) -> Self::Future {
+        let mut request = tonic::Request::new(call.message);
+        request.set_timeout(call.deadline.saturating_duration_since(Instant::now()));
+        crate::propagation::inject_grpc(&mut request);
+        self.0.call(request)
+    }
+}
+
+/// Retries a call the target did not act on, within its deadline. Every call carries the request
+/// id the target keys its side effects on (the payment ledger's last-resort idempotency key), so
+/// a repeat is safe even when the first attempt did reach it.
+#[derive(Debug, Clone)]
+struct RetryUnavailable {
+    retries: Retries,
+    attempt: u32,
+    target: Arc<str>,
+}
+
+impl<T: Clone, Resp> tower::retry::Policy<Call<T>, Resp, CallError> for RetryUnavailable {
+    type Future = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn retry(
+        &mut self,
+        call: &mut Call<T>,
+        result: &mut Result<Resp, CallError>,
+    ) -> Option<Self::Future> {
+        let unavailable =
+            matches!(result, Err(BreakerError::Inner(s)) if s.code() == tonic::Code::Unavailable);
+        if !unavailable || self.attempt >= self.retries.extra {
+            return None;
+        }
+        let pause = self
+            .retries
+            .base
+            .saturating_mul(2u32.saturating_pow(self.attempt))
+            .mul_f64(0.5 + fastrand::f64() / 2.0);
+        if Instant::now() + pause >= call.deadline {
+            return None;
+        }
+        self.attempt += 1;
+        tracing::debug!(target_service = %self.target, attempt = self.attempt, "retrying an unavailable target");
+        Some(Box::pin(tokio::time::sleep(pause)))
+    }
+
+    fn clone_request(&mut self, call: &Call<T>) -> Option<Call<T>> {
+        Some(call.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::resilience::{BreakerConfig, grpc_outcome};
+
+    fn counting(
+        answers: Vec<tonic::Code>,
+    ) -> (
+        impl Service<
+            tonic::Request<u32>,
+            Response = u32,
+            Error = tonic::Status,
+            Future = impl Future<Output = Result<u32, tonic::Status>> + Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+        Arc<AtomicU32>,
+    ) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&calls);
+        let answers = Arc::new(answers);
+        let svc = tower::service_fn(move |req: tonic::Request<u32>| {
+            let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+            let answers = Arc::clone(&answers);
+            async move {
+                assert!(
+                    req.metadata().get("grpc-timeout").is_some(),
+                    "the deadline travels"
+                );
+                match answers.get(n) {
+                    Some(tonic::Code::Ok) | None => Ok(req.into_inner()),
+                    Some(code) => Err(tonic::Status::new(*code, "no")),
+                }
+            }
+        });
+        (svc, calls)
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn unavailable_targets_are_tried_again_within_bounds() {
+        let (svc, calls) = counting(vec![tonic::Code::Unavailable, tonic::Code::Unavailable]);
+        let breaker = CircuitBreaker::new("t", BreakerConfig::default());
+        let retries = Retries {
+            extra: 2,
+            base: Duration::from_millis(1),
+        };
+        let stack = outbound(svc, breaker, grpc_outcome::<u32>, retries);
+        assert_eq!(stack.oneshot(Call::new(7, deadline())).await.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let (svc, calls) = counting(vec![tonic::Code::InvalidArgument]);
+        let breaker = CircuitBreaker::new("t", BreakerConfig::default());
+        let stack = outbound(svc, breaker, grpc_outcome::<u32>, retries);
+        let err = stack.oneshot(Call::new(7, deadline())).await.unwrap_err();
+        assert!(matches!(err, BreakerError::Inner(s) if s.code() == tonic::Code::InvalidArgument));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_refuses_without_calling() {
+        let config = BreakerConfig {
+            failure_threshold: 1,
+            ..BreakerConfig::default()
+        };
+        let (svc, calls) = counting(vec![tonic::Code::Internal]);
+        let stack = outbound(
+            svc,
+            CircuitBreaker::new("t", config),
+            grpc_outcome::<u32>,
+            Retries::NONE,
+        );
+        assert!(
+            stack
+                .clone()
+                .oneshot(Call::new(1, deadline()))
+                .await
+                .is_err()
+        );
+        let err = stack.oneshot(Call::new(1, deadline())).await.unwrap_err();
+        assert!(matches!(err, BreakerError::Open { .. }), "{err}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,244 @@
+//! The `POST /process` and `POST /route` body (`api::ProcessRequest`), read and checked field by
+//! field so that every mistake gets its own code: `invalid_json`, `missing_field`,
+//! `empty_field`, `invalid_field`, `message_too_long`, `payload_too_large`,
+//! `unsupported_media_type`.
+
+use axum::{
+    extract::{FromRef, FromRequest, Request, rejection::BytesRejection},
+    http::{HeaderMap, header},
+};
+use bytes::Bytes;
+use intentmesh_core::{
+    ErrorCode,
+    agent::{Context, Mode},
+};
+use serde_json::{Map, Value};
+
+use crate::{config::Limits, error::ApiError};
+
+/// A checked `POST /process` or `POST /route` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessBody {
+    pub message: String,
+    pub user_id: String,
+    pub context: Context,
+    pub agent: Option<String>,
+    pub mode: Mode,
+}
+
+impl<S> FromRequest<S> for ProcessBody
+where
+    S: Send + Sync,
+    Limits: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let limits = Limits::from_ref(state);
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await;
+        parse(&headers, body, &limits)
+    }
+}
+
+/// Turns the raw body (or axum's rejection of it) into a checked request.
+fn parse(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limits: &Limits,
+) -> Result<ProcessBody, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be JSON (Content-Type: application/json)",
+            )
+            .with("content_type", essence));
+        }
+    }
+    let bytes = body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) if is_length_limit(&rejection) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than allowed",
+        )
+        .with("max_bytes", limits.max_body_bytes),
+        other => ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("cannot read the body: {other}"),
+        ),
+    })?;
+    if bytes.len() > limits.max_body_bytes {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than allowed",
+        )
+        .with("max_bytes", limits.max_body_bytes));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidJson, "the body is not valid JSON")
+            .with("line", e.line())
+            .with("column", e.column())
+    })?;
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
+    };
+
+    let message = required_string(&mut object, "message")?;
+    let chars = message.chars().count();
+    if chars > limits.max_message_chars {
+        return Err(ApiError::new(
+            ErrorCode::MessageTooLong,
+            format!(
+                "message has {chars} characters; at most {} are allowed",
+                limits.max_message_chars
+            ),
+        )
+        .with("field", "message")
+        .with("max_chars", limits.max_message_chars));
+    }
+    let user_id = required_string(&mut object, "user_id")?;
+    if user_id.chars().count() > limits.max_user_id_chars {
+        return Err(invalid(
+            "user_id",
+            &format!("at most {} characters", limits.max_user_id_chars),
+        ));
+    }
+    let context = match object.remove("context") {
+        None | Some(Value::Null) => Context::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(invalid("context", "an object")),
+    };
+    let agent = match object.remove("agent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::String(_)) => return Err(empty("agent")),
+        Some(_) => return Err(invalid("agent", "a string")),
+    };
+    let mode = match object.remove("mode") {
+        None | Some(Value::Null) => Mode::Auto,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Mode::Auto,
+            "sync" => Mode::Sync,
+            "async" => Mode::Async,
+            _ => return Err(invalid("mode", "one of \"auto\", \"sync\", \"async\"")),
+        },
+        Some(_) => return Err(invalid("mode", "one of \"auto\", \"sync\", \"async\"")),
+    };
+    Ok(ProcessBody {
+        message,
+        user_id,
+        context,
+        agent,
+        mode,
+    })
+}
+
+fn is_length_limit(rejection: &BytesRejection) -> bool {
+    rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+}
+
+fn invalid(field: &str, expected: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidField,
+        format!("{field} must be {expected}"),
+    )
+    .with("field", field)
+    .with("expected", expected)
+}
+
+fn empty(field: &str) -> ApiError {
+    ApiError::new(ErrorCode::EmptyField, format!("{field} must not be empty")).with("field", field)
+}
+
+fn required_string(object: &mut Map<String, Value>, field: &str) -> Result<String, ApiError> {
+    match object.remove(field) {
+        None | Some(Value::Null) => Err(ApiError::new(
+            ErrorCode::MissingField,
+            format!("{field} is required"),
+        )
+        .with("field", field)),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(empty(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(invalid(field, "a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_json(body: &str) -> Result<ProcessBody, ApiError> {
+        parse(
+            &HeaderMap::new(),
+            Ok(Bytes::from(body.to_owned())),
+            &Limits::default(),
+        )
+    }
+
+    fn code(body: &str) -> ErrorCode {
+        parse_json(body).unwrap_err().0.code
+    }
+
+    #[test]
+    fn a_good_body_parses() {
+        let b = parse_json(
+            r#"{"message":"pay $100","user_id":"u","context":{"a":[1,{"b":null}]},"mode":"sync"}"#,
+        )
+        .unwrap();
+        assert_eq!(b.message, "pay $100");
+        assert_eq!(b.mode, Mode::Sync);
+        assert!(b.context.contains_key("a"));
+    }
+
+    #[test]
+    fn each_mistake_has_its_code() {
+        assert_eq!(code("{"), ErrorCode::InvalidJson);
+        assert_eq!(code("[1,2]"), ErrorCode::InvalidRequest);
+        assert_eq!(code(r#"{"user_id":"u"}"#), ErrorCode::MissingField);
+        assert_eq!(
+            code(r#"{"message":"  ","user_id":"u"}"#),
+            ErrorCode::EmptyField
+        );
+        assert_eq!(
+            code(r#"{"message":5,"user_id":"u"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":""}"#),
+            ErrorCode::EmptyField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","context":"no"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","context":[1]}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","mode":"later"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"message":"x","user_id":"u","agent":7}"#),
+            ErrorCode::InvalidField
+        );
+        let long = format!(r#"{{"message":"{}","user_id":"u"}}"#, "é".repeat(4_001));
+        assert_eq!(code(&long), ErrorCode::MessageTooLong);
+        let ok = format!(r#"{{"message":"{}","user_id":"u"}}"#, "é".repeat(4_000));
+        assert!(parse_json(&ok).is_ok());
+    }
+
+    #[test]
+    fn non_json_content_types_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let err = parse(&headers, Ok(Bytes::from_static(b"{}")), &Limits::default()).unwrap_err();
+        assert_eq!(err.0.code, ErrorCode::UnsupportedMediaType);
+    }
+}

@@ -1,0 +1,99 @@
+//! Paying: a charge is validated, keyed so that no retry can make it twice, and recorded in the
+//! ledger — the same steps whether the request came over gRPC or through the queue.
+
+use std::{sync::Arc, time::Duration};
+
+use intentmesh_core::agent::Entities;
+use tokio::time::Instant;
+
+use super::{
+    error::PaymentError,
+    idempotency,
+    ledger::{ChargeOutcome, Ledger, NewPayment},
+    validate::{PaymentPolicy, ValidPayment, validate},
+};
+
+/// The least time a caller must leave for a charge to start (a ledger commit with `fsync` takes
+/// a few milliseconds on the machines measured; see bench/). With less, the caller would be told
+/// the request failed while the payment went through.
+pub const MIN_CHARGE_BUDGET: Duration = Duration::from_millis(20);
+
+/// The skill of this agent.
+pub const SKILL_PAY: &str = "pay";
+
+/// A payment as asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PaymentOrder<'a> {
+    /// The skill the router chose (`None`: this agent's default).
+    pub skill: Option<&'a str>,
+    pub user_id: &'a str,
+    pub entities: Option<&'a Entities>,
+    /// Carried on every hop: the last-resort idempotency key.
+    pub request_id: &'a str,
+    /// The caller's `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// A recorded charge and what was validated on the way.
+#[derive(Debug)]
+pub(crate) struct Paid {
+    pub outcome: ChargeOutcome,
+    pub payment: ValidPayment,
+}
+
+/// Payments against one ledger, under one policy.
+#[derive(Debug)]
+pub(crate) struct Payments {
+    ledger: Arc<dyn Ledger>,
+    policy: PaymentPolicy,
+}
+
+impl Payments {
+    pub(crate) fn new(ledger: Arc<dyn Ledger>, policy: PaymentPolicy) -> Self {
+        Self { ledger, policy }
+    }
+
+    /// Charges `order` once, if it is valid and there is time to record it before `deadline`.
+    pub(crate) async fn pay(
+        &self,
+        order: PaymentOrder<'_>,
+        deadline: Instant,
+    ) -> Result<Paid, PaymentError> {
+        if deadline.saturating_duration_since(Instant::now()) < MIN_CHARGE_BUDGET {
+            return Err(PaymentError::NoTime);
+        }
+        if let Some(skill) = order.skill.filter(|s| *s != SKILL_PAY) {
+            return Err(PaymentError::UnknownSkill(skill.to_owned()));
+        }
+        let user_id = order.user_id.trim();
+        if user_id.is_empty() {
+            return Err(PaymentError::MissingUser);
+        }
+        let none = Entities::default();
+        let payment = validate(order.entities.unwrap_or(&none), &self.policy)?;
+        let new = NewPayment {
+            idempotency_key: idempotency::key_for(
+                user_id,
+                order.idempotency_key,
+                order.request_id,
+                &payment,
+            ),
+            fingerprint: idempotency::fingerprint(user_id, &payment),
+            user_id: user_id.to_owned(),
+            order_id: payment.order_id.clone(),
+            amount_minor: payment.amount_minor,
+            currency: payment.currency.to_owned(),
+            request_id: order.request_id.to_owned(),
+        };
+        // The charge runs in a task of its own: a caller that hangs up must not cut it in half.
+        let ledger = Arc::clone(&self.ledger);
+        let outcome = tokio::spawn(async move { ledger.charge(new).await })
+            .await
+            .map_err(PaymentError::ChargeInterrupted)??;
+        Ok(Paid { outcome, payment })
+    }
+
+    pub(crate) fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+}
