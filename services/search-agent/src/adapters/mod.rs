@@ -1,7 +1,9 @@
-//! Catalog adapters: SQLite FTS5 (embedded) and PostgreSQL full-text search.
+//! Catalog adapters: SQL full-text search ([`sql::SqlCatalog`], one implementation with a
+//! dialect per database: SQLite FTS5 embedded, PostgreSQL), and a cache in front of either.
 
 pub(crate) mod cached;
 pub(crate) mod postgres;
+pub(crate) mod sql;
 pub(crate) mod sqlite;
 
 use std::str::FromStr;

@@ -1,28 +1,25 @@
 //! [`PostgresCatalog`]: the catalog in PostgreSQL, ranked by `ts_rank_cd` over a weighted
 //! `tsvector` (name A, category B, description C) with a GIN index.
 
-use async_trait::async_trait;
-use sqlx::{PgPool, Row, postgres::PgPoolOptions};
+use sqlx::{PgPool, Postgres, postgres::PgPoolOptions};
 
-use super::{price_minor, product_from_row};
-use crate::{
-    catalog::ProductRecord,
-    domain::{
-        catalog::{Catalog, CatalogError, SearchPage},
-        query::SearchQuery,
-    },
+use super::{
+    price_minor,
+    sql::{COLUMNS, Dialect, SqlCatalog},
 };
+use crate::{catalog::ProductRecord, domain::catalog::CatalogError};
 
+/// PostgreSQL needs the parameters' types where they are only compared with NULL.
 const FILTERS: &str = "($2::text IS NULL OR p.category = $2) \
                        AND ($3::bigint IS NULL OR p.price_minor >= $3) \
                        AND ($4::bigint IS NULL OR p.price_minor <= $4)";
-const COLUMNS: &str =
-    "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
 
-#[derive(Debug, Clone)]
-pub struct PostgresCatalog {
-    pool: PgPool,
-}
+/// PostgreSQL's ways: `tsquery` and `ts_rank_cd`.
+#[derive(Debug)]
+pub struct TsQuery;
+
+/// The catalog in PostgreSQL.
+pub type PostgresCatalog = SqlCatalog<TsQuery>;
 
 impl PostgresCatalog {
     /// Connects (failing fast) and applies the catalog's migrations.
@@ -35,78 +32,55 @@ impl PostgresCatalog {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }
 
-/// `wireless | headphones`: terms are alphanumeric already, so nothing is tsquery syntax.
-fn tsquery(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| {
-            t.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-        })
-        .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
+/// The source of the matches: with terms, the rows the query matches (`q` for ranking).
+fn source(with_text: bool) -> &'static str {
+    if with_text {
+        "products p, to_tsquery('english', $1) AS q WHERE p.document @@ q AND"
+    } else {
+        "products p WHERE ($1::text IS NULL OR TRUE) AND"
+    }
 }
 
-#[async_trait]
-impl Catalog for PostgresCatalog {
-    async fn search(&self, q: &SearchQuery) -> Result<SearchPage, CatalogError> {
-        let with_text = !q.terms.is_empty();
-        let source = if with_text {
-            "products p, to_tsquery('english', $1) AS q WHERE p.document @@ q AND"
-        } else {
-            "products p WHERE ($1::text IS NULL OR TRUE) AND"
-        };
+impl Dialect for TsQuery {
+    type Db = Postgres;
+
+    fn search_sql(with_text: bool) -> String {
         let score = if with_text {
             "ts_rank_cd(p.document, q)::float8"
         } else {
             "0.0::float8"
         };
-        let sql = format!(
-            "SELECT {COLUMNS}, {score} AS score, COUNT(*) OVER () AS total FROM {source} {FILTERS} \
-             ORDER BY score DESC, p.rating DESC, p.id LIMIT $5 OFFSET $6"
-        );
-        let expression = with_text.then(|| tsquery(&q.terms));
-        let rows = sqlx::query(&sql)
-            .bind(expression.as_deref())
-            .bind(q.category.as_deref())
-            .bind(q.min_price_minor)
-            .bind(q.max_price_minor)
-            .bind(i64::from(q.page_size))
-            .bind(q.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total = match rows.first() {
-            Some(row) => row.try_get::<i64, _>("total")?,
-            None if q.page > 1 => {
-                let count_sql = format!("SELECT COUNT(*) AS n FROM {source} {FILTERS}");
-                sqlx::query(&count_sql)
-                    .bind(expression.as_deref())
-                    .bind(q.category.as_deref())
-                    .bind(q.min_price_minor)
-                    .bind(q.max_price_minor)
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get::<i64, _>("n")?
-            }
-            None => 0,
-        };
-        let products = rows
-            .iter()
-            .map(product_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SearchPage {
-            products,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        format!(
+            "SELECT {COLUMNS}, {score} AS score, COUNT(*) OVER () AS total FROM {} {FILTERS} \
+             ORDER BY score DESC, p.rating DESC, p.id LIMIT $5 OFFSET $6",
+            source(with_text)
+        )
     }
 
-    async fn load(&self, products: &[ProductRecord]) -> Result<(), CatalogError> {
+    fn count_sql(with_text: bool) -> String {
+        format!("SELECT COUNT(*) AS n FROM {} {FILTERS}", source(with_text))
+    }
+
+    /// `wireless | headphones`: terms are alphanumeric already, so nothing is tsquery syntax.
+    fn match_expression(terms: &[String]) -> String {
+        terms
+            .iter()
+            .map(|t| {
+                t.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// One statement for the whole load (`UNNEST` of one array per column).
+    async fn load(pool: &PgPool, products: &[ProductRecord]) -> Result<(), CatalogError> {
         let mut ids = Vec::with_capacity(products.len());
         let mut names = Vec::with_capacity(products.len());
         let mut descriptions = Vec::with_capacity(products.len());
@@ -139,21 +113,8 @@ impl Catalog for PostgresCatalog {
         .bind(prices)
         .bind(currencies)
         .bind(ratings)
-        .execute(&self.pool)
+        .execute(pool)
         .await?;
-        Ok(())
-    }
-
-    async fn count(&self) -> Result<u64, CatalogError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM products")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    async fn ready(&self) -> Result<(), CatalogError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 }

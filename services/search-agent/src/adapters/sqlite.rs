@@ -3,31 +3,27 @@
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use sqlx::{
-    Row, SqlitePool,
+    Pool, Sqlite,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
 };
 
-use super::{price_minor, product_from_row};
-use crate::{
-    catalog::ProductRecord,
-    domain::{
-        catalog::{Catalog, CatalogError, SearchPage},
-        query::SearchQuery,
-    },
+use super::{
+    price_minor,
+    sql::{COLUMNS, Dialect, SqlCatalog},
 };
+use crate::{catalog::ProductRecord, domain::catalog::CatalogError};
 
 const FILTERS: &str = "($2 IS NULL OR p.category = $2) \
                        AND ($3 IS NULL OR p.price_minor >= $3) \
                        AND ($4 IS NULL OR p.price_minor <= $4)";
-const COLUMNS: &str =
-    "p.id, p.name, p.description, p.category, p.price_minor, p.currency, p.rating";
 
-#[derive(Debug, Clone)]
-pub struct SqliteCatalog {
-    pool: SqlitePool,
-}
+/// SQLite's ways: FTS5 `MATCH` and bm25.
+#[derive(Debug)]
+pub struct Fts5;
+
+/// The catalog in SQLite.
+pub type SqliteCatalog = SqlCatalog<Fts5>;
 
 impl SqliteCatalog {
     /// Opens the catalog at `url` (`sqlite::memory:` for a private in-memory catalog) and
@@ -45,85 +41,55 @@ impl SqliteCatalog {
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }
 
-/// `"wireless" OR "headphones"`: each term quoted, so no user text is FTS5 syntax.
-fn match_expression(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "")))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
+impl Dialect for Fts5 {
+    type Db = Sqlite;
 
-#[async_trait]
-impl Catalog for SqliteCatalog {
-    async fn search(&self, q: &SearchQuery) -> Result<SearchPage, CatalogError> {
-        let (sql, count_sql) = if q.terms.is_empty() {
-            (
-                format!(
-                    "SELECT {COLUMNS}, 0.0 AS score, COUNT(*) OVER () AS total FROM products p \
-                     WHERE ($1 IS NULL OR 1) AND {FILTERS} \
-                     ORDER BY p.rating DESC, p.id LIMIT $5 OFFSET $6"
-                ),
-                format!(
-                    "SELECT COUNT(*) AS n FROM products p WHERE ($1 IS NULL OR 1) AND {FILTERS}"
-                ),
+    fn search_sql(with_text: bool) -> String {
+        if with_text {
+            // bm25() only works in a plain full-text query: rank first, then join and filter.
+            format!(
+                "WITH hits AS MATERIALIZED (SELECT rowid, -bm25(products_fts, 10.0, 1.0, 2.0) AS score \
+                 FROM products_fts WHERE products_fts MATCH $1) \
+                 SELECT {COLUMNS}, h.score AS score, COUNT(*) OVER () AS total \
+                 FROM hits h JOIN products p ON p.rowid = h.rowid WHERE {FILTERS} \
+                 ORDER BY score DESC, p.rating DESC, p.id LIMIT $5 OFFSET $6"
             )
         } else {
-            (
-                // bm25() only works in a plain full-text query: rank first, then join and filter.
-                format!(
-                    "WITH hits AS MATERIALIZED (SELECT rowid, -bm25(products_fts, 10.0, 1.0, 2.0) AS score \
-                     FROM products_fts WHERE products_fts MATCH $1) \
-                     SELECT {COLUMNS}, h.score AS score, COUNT(*) OVER () AS total \
-                     FROM hits h JOIN products p ON p.rowid = h.rowid WHERE {FILTERS} \
-                     ORDER BY score DESC, p.rating DESC, p.id LIMIT $5 OFFSET $6"
-                ),
-                format!(
-                    "SELECT COUNT(*) AS n FROM products_fts \
-                     JOIN products p ON p.rowid = products_fts.rowid \
-                     WHERE products_fts MATCH $1 AND {FILTERS}"
-                ),
+            format!(
+                "SELECT {COLUMNS}, 0.0 AS score, COUNT(*) OVER () AS total FROM products p \
+                 WHERE ($1 IS NULL OR 1) AND {FILTERS} \
+                 ORDER BY p.rating DESC, p.id LIMIT $5 OFFSET $6"
             )
-        };
-        let expression = (!q.terms.is_empty()).then(|| match_expression(&q.terms));
-        let rows = sqlx::query(&sql)
-            .bind(expression.as_deref())
-            .bind(q.category.as_deref())
-            .bind(q.min_price_minor)
-            .bind(q.max_price_minor)
-            .bind(i64::from(q.page_size))
-            .bind(q.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total = match rows.first() {
-            Some(row) => row.try_get::<i64, _>("total")?,
-            // A page past the end: count separately.
-            None if q.page > 1 => sqlx::query(&count_sql)
-                .bind(expression.as_deref())
-                .bind(q.category.as_deref())
-                .bind(q.min_price_minor)
-                .bind(q.max_price_minor)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get::<i64, _>("n")?,
-            None => 0,
-        };
-        let products = rows
-            .iter()
-            .map(product_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SearchPage {
-            products,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        }
     }
 
-    async fn load(&self, products: &[ProductRecord]) -> Result<(), CatalogError> {
-        let mut tx = self.pool.begin().await?;
+    fn count_sql(with_text: bool) -> String {
+        if with_text {
+            format!(
+                "SELECT COUNT(*) AS n FROM products_fts \
+                 JOIN products p ON p.rowid = products_fts.rowid \
+                 WHERE products_fts MATCH $1 AND {FILTERS}"
+            )
+        } else {
+            format!("SELECT COUNT(*) AS n FROM products p WHERE ($1 IS NULL OR 1) AND {FILTERS}")
+        }
+    }
+
+    /// `"wireless" OR "headphones"`: each term quoted, so no user text is FTS5 syntax.
+    fn match_expression(terms: &[String]) -> String {
+        terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "")))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    async fn load(pool: &Pool<Sqlite>, products: &[ProductRecord]) -> Result<(), CatalogError> {
+        let mut tx = pool.begin().await?;
         for p in products {
             sqlx::query(
                 "INSERT INTO products (id, name, description, category, price_minor, currency, rating) \
@@ -147,19 +113,6 @@ impl Catalog for SqliteCatalog {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    async fn count(&self) -> Result<u64, CatalogError> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM products")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    async fn ready(&self) -> Result<(), CatalogError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 }
