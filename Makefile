@@ -81,9 +81,10 @@ clean-test-queues:
 validate-deploy:
 	scripts/validate-deploy.sh
 
-## Throughput and latency against baselines measured in the same run (installs wrk if needed).
+## Throughput and latency against baselines measured in the same run (installs wrk if needed);
+## BENCH_BEFORE=<revision or directory> runs an earlier IntentMesh in the same run too.
 bench:
-	bench/run.sh
+	BENCH_BEFORE="$(BENCH_BEFORE)" bench/run.sh
 
 ## The image, tagged <REGISTRY>/intentmesh:<TAG> (add PUSH=--push to push it).
 build:

@@ -22,21 +22,25 @@ def parse(path: pathlib.Path) -> dict:
 
 def main() -> int:
     work = pathlib.Path(sys.argv[1])
-    rows = {name: parse(work / f"{name}.txt") for name in
-            ["baseline-pay", "intentmesh-pay", "baseline-search", "intentmesh-search",
-             "intentmesh-search-uncached"]}
+    names = ["baseline-pay", "before-pay", "intentmesh-pay", "baseline-search", "before-search",
+             "intentmesh-search", "intentmesh-search-uncached"]
+    rows = {name: parse(work / f"{name}.txt") for name in names if (work / f"{name}.txt").exists()}
+    with_before = "before-pay" in rows
     print()
-    print(f"{'scenario':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs baseline':>14}")
-    print("-" * 80)
+    header = f"{'scenario':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs baseline':>14}"
+    print(header + (f"{'vs before':>12}" if with_before else ""))
+    print("-" * (92 if with_before else 80))
     failed = False
     for path in ["pay", "search"]:
         base = rows[f"baseline-{path}"]
-        names = [n for n in rows if n.endswith(path) or n.startswith(f"intentmesh-{path}-")]
-        names = [f"baseline-{path}"] + [n for n in names if n.startswith("intentmesh")]
-        for name in names:
+        before = rows.get(f"before-{path}")
+        for name in [n for n in names if n in rows and (n.endswith(f"-{path}") or f"-{path}-" in n)]:
             row = rows[name]
-            ratio = f"{row['rps'] / base['rps']:.2f}x" if name.startswith("intentmesh") else ""
-            print(f"{name:<28}{row['rps']:>10.0f}{row['p50']:>10.2f}{row['p99']:>10.2f}{row['errors']:>8}{ratio:>14}")
+            ratio = f"{row['rps'] / base['rps']:.2f}x" if not name.startswith("baseline") else ""
+            line = f"{name:<28}{row['rps']:>10.0f}{row['p50']:>10.2f}{row['p99']:>10.2f}{row['errors']:>8}{ratio:>14}"
+            if with_before:
+                line += f"{row['rps'] / before['rps']:>11.2f}x" if name.startswith("intentmesh") else ""
+            print(line)
             failed |= row["errors"] > 0
     print()
     print("goal: each IntentMesh path at least 0.50x its baseline's req/s (same machine, same run);")

@@ -3,12 +3,18 @@
 # connections with wrk, against IntentMesh in embedded mode and against the baselines, in the same
 # run, and print requests/s, p50 and p99 with the ratios; then the asynchronous path (queued
 # searches through RabbitMQ and Redis to their stored results) against bare lapin.
+#
+# `make bench BENCH_BEFORE=<git revision or directory>` also runs an earlier IntentMesh in the
+# same run (its rows are `before-…`, and ours get a "vs before" ratio): a revision is built once
+# into target/bench-before/<commit>/ from a temporary worktree; a directory must hold that build's
+# `intentmesh` and `intentmesh-async-bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${BENCH_DURATION:-10}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_THREADS:-2}"
+BEFORE="${BENCH_BEFORE:-}"
 
 if ! command -v wrk >/dev/null; then
     echo "installing wrk (Debian package)"
@@ -17,6 +23,28 @@ fi
 
 cargo build --release --locked -p intentmesh --bin intentmesh -p intentmesh-bench \
     --bin intentmesh-baseline --bin intentmesh-async-bench
+
+before_dir=""
+if [[ -n "$BEFORE" && -d "$BEFORE" ]]; then
+    before_dir="$(cd "$BEFORE" && pwd)"
+elif [[ -n "$BEFORE" ]]; then
+    commit="$(git rev-parse --verify "$BEFORE^{commit}")"
+    before_dir="$PWD/target/bench-before/$commit"
+    if [[ ! -x "$before_dir/intentmesh" ]]; then
+        echo "building $BEFORE ($commit) for comparison (once)" >&2
+        tree="$(mktemp -d)"
+        build="$PWD/target/bench-before/build"
+        git worktree add --detach "$tree" "$commit" >/dev/null
+        # The temporary tree goes away however the build ends (the cleanup trap below replaces this).
+        trap 'git worktree remove --force "$tree" 2>/dev/null || true' EXIT
+        (cd "$tree" && CARGO_TARGET_DIR="$build" cargo build --release --locked \
+            -p intentmesh --bin intentmesh -p intentmesh-bench --bin intentmesh-async-bench)
+        mkdir -p "$before_dir"
+        cp "$build/release/intentmesh" "$build/release/intentmesh-async-bench" "$before_dir/"
+        git worktree remove --force "$tree"
+        trap - EXIT
+    fi
+fi
 
 # The async path needs the real RabbitMQ and Redis (as `make test` does); queues and keys get a
 # prefix of this run's own, deleted at the end.
@@ -32,6 +60,7 @@ cleanup() {
     wait 2>/dev/null || true
     rm -rf "$work"
     scripts/drop-test-queues.sh "$PREFIX." || true
+    scripts/drop-test-queues.sh "$PREFIX-before." || true
 }
 trap cleanup EXIT
 
@@ -58,6 +87,20 @@ pids+=($!)
 target/release/intentmesh-baseline --gateway 127.0.0.1:18100 --worker 127.0.0.1:18101 \
     --db "$work/baseline/ledger.sqlite" >"$work/baseline.log" 2>&1 &
 pids+=($!)
+if [[ -n "$before_dir" ]]; then
+    mkdir -p "$work/before" "$work/before-async"
+    GATEWAY_LISTEN_ADDR=127.0.0.1:18030 PAYMENT_LISTEN_ADDR=127.0.0.1:18031 \
+    SEARCH_LISTEN_ADDR=127.0.0.1:18032 ROOT_LISTEN_ADDR=127.0.0.1:18033 \
+    INTENTMESH_DATA_DIR="$work/before" RUST_LOG=warn \
+        "$before_dir/intentmesh" dev >"$work/before.log" 2>&1 &
+    pids+=($!)
+    GATEWAY_LISTEN_ADDR=127.0.0.1:18040 PAYMENT_LISTEN_ADDR=127.0.0.1:18041 \
+    SEARCH_LISTEN_ADDR=127.0.0.1:18042 ROOT_LISTEN_ADDR=127.0.0.1:18043 \
+    INTENTMESH_DATA_DIR="$work/before-async" RABBITMQ_URL="$RABBITMQ_URL" REDIS_URL="$REDIS_URL" \
+    TASK_QUEUE_PREFIX="$PREFIX-before" REDIS_KEY_PREFIX="$PREFIX-before" RUST_LOG=warn \
+        "$before_dir/intentmesh" dev >"$work/before-async.log" 2>&1 &
+    pids+=($!)
+fi
 
 wait_ready() { # url
     for _ in $(seq 1 100); do
@@ -72,6 +115,10 @@ wait_ready http://127.0.0.1:18000/ready
 wait_ready http://127.0.0.1:18010/ready
 wait_ready http://127.0.0.1:18020/ready
 wait_ready http://127.0.0.1:18100/health
+if [[ -n "$before_dir" ]]; then
+    wait_ready http://127.0.0.1:18030/ready
+    wait_ready http://127.0.0.1:18040/ready
+fi
 
 run() { # name url script
     echo "  $1 (${DURATION}s, $CONNECTIONS connections)" >&2
@@ -81,12 +128,21 @@ run() { # name url script
 
 echo "measuring" >&2
 run baseline-pay http://127.0.0.1:18100/process pay
+[[ -z "$before_dir" ]] || run before-pay http://127.0.0.1:18030/process pay
 run intentmesh-pay http://127.0.0.1:18000/process pay
 run baseline-search http://127.0.0.1:18100/process search
+[[ -z "$before_dir" ]] || run before-search http://127.0.0.1:18030/process search
 run intentmesh-search http://127.0.0.1:18000/process search
 run intentmesh-search-uncached http://127.0.0.1:18010/process search
 
 python3 bench/report.py "$work"
+if [[ -n "$before_dir" ]]; then
+    echo "before ($BEFORE):"
+    "$before_dir/intentmesh-async-bench" --gateway http://127.0.0.1:18040 \
+        --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$PREFIX-before" \
+        --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS"
+    echo "this tree:"
+fi
 target/release/intentmesh-async-bench --gateway http://127.0.0.1:18020 \
     --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
     --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS"
