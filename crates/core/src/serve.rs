@@ -78,7 +78,7 @@ pub struct AgentServer {
     service_names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
     ready: Vec<ReadyCheck>,
-    companion: Option<Companion>,
+    companions: Vec<Companion>,
 }
 
 impl std::fmt::Debug for AgentServer {
@@ -100,7 +100,7 @@ impl AgentServer {
             service_names: Vec::new(),
             descriptor_sets: vec![tonic_health::pb::FILE_DESCRIPTOR_SET],
             ready: Vec::new(),
-            companion: None,
+            companions: Vec::new(),
         }
     }
 
@@ -110,14 +110,15 @@ impl AgentServer {
         self
     }
 
-    /// Runs `run` beside the server: it gets the same shutdown, and either stopping with an error
-    /// stops the other (the worker that drains this agent's queue).
+    /// Runs `run` beside the server (the worker that drains this agent's queue): it gets the same
+    /// shutdown, and the server or any companion stopping with an error stops them all. Each call
+    /// adds one.
     pub fn companion<F, E>(mut self, what: &'static str, run: F) -> Self
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        self.companion = Some(Companion {
+        self.companions.push(Companion {
             what,
             run: Box::pin(async move { run.await.map_err(|e| Box::new(e) as BoxError) }),
         });
@@ -173,7 +174,7 @@ impl AgentServer {
             mut routes,
             service_names,
             ready,
-            companion,
+            companions,
             ..
         } = self;
         let ready = (!ready.is_empty()).then(|| all_ready(ready));
@@ -218,27 +219,29 @@ impl AgentServer {
                 set_status(&health, &service_names, false).await;
             });
         let served = drain_within(server, &shutdown, config.shutdown_grace, &name);
-        let Some(Companion { what, run }) = companion else {
+        if companions.is_empty() {
             return served.await;
-        };
-        // Either stopping stops the other: the server at shutdown, the companion on a failure.
-        let stop = shutdown.clone();
+        }
+        // Any stopping stops the rest: the server at shutdown, a companion on a failure.
+        let ran = companions.into_iter().map(|Companion { what, run }| {
+            let stop = shutdown.clone();
+            async move {
+                run.await.map_err(|source| {
+                    stop.cancel();
+                    ServeError::Companion { what, source }
+                })
+            }
+        });
         let (served, ran) = tokio::join!(
             async {
                 let r = served.await;
                 shutdown.cancel();
                 r
             },
-            async move {
-                let r = run.await;
-                if r.is_err() {
-                    stop.cancel();
-                }
-                r
-            }
+            futures::future::join_all(ran)
         );
         served?;
-        ran.map_err(|source| ServeError::Companion { what, source })
+        ran.into_iter().collect()
     }
 }
 
@@ -368,4 +371,70 @@ pub fn http_routes(
                 }
             }),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("broke")]
+    struct Broke;
+
+    fn config() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            request_timeout: Duration::from_secs(5),
+            concurrency_limit_per_connection: 8,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    /// A failing companion stops the server and every other companion, and is the error
+    /// `serve` returns; the companions that were stopped by the shutdown are not.
+    #[tokio::test]
+    async fn a_failing_companion_stops_the_server_and_the_others() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+        let other = shutdown.clone();
+        let server = AgentServer::new("test", config(), ServiceMetrics::new("test"))
+            .companion("patient", async move {
+                other.cancelled().await;
+                let _ = stopped_tx.send(());
+                Ok::<_, Broke>(())
+            })
+            .companion("failing", async { Err::<(), _>(Broke) });
+        let served = tokio::time::timeout(
+            Duration::from_secs(10),
+            server.serve(listener, shutdown.clone()),
+        )
+        .await
+        .expect("serve returns once a companion fails");
+        match served {
+            Err(ServeError::Companion { what, .. }) => assert_eq!(what, "failing"),
+            other => panic!("expected the failing companion's error, got {other:?}"),
+        }
+        assert!(shutdown.is_cancelled());
+        stopped_rx
+            .await
+            .expect("the other companion saw the shutdown");
+    }
+
+    /// Without companions, the server runs until the shutdown and stops cleanly.
+    #[tokio::test]
+    async fn the_server_alone_stops_at_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let server = AgentServer::new("test", config(), ServiceMetrics::new("test"));
+        let serving = tokio::spawn(server.serve(listener, shutdown.clone()));
+        shutdown.cancel();
+        let served = tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("serve returns after the shutdown")
+            .unwrap();
+        assert!(served.is_ok(), "{served:?}");
+    }
 }
