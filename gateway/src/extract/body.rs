@@ -35,18 +35,14 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let limits = Limits::from_ref(state);
-        let headers = request.headers().clone();
+        json_content(request.headers())?;
         let body = Bytes::from_request(request, state).await;
-        parse(&headers, body, &limits)
+        parse(body, &limits)
     }
 }
 
-/// Turns the raw body (or axum's rejection of it) into a checked request.
-fn parse(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    limits: &Limits,
-) -> Result<ProcessBody, ApiError> {
+/// A body that says what it is must say JSON.
+fn json_content(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -58,6 +54,11 @@ fn parse(
             .with("content_type", essence));
         }
     }
+    Ok(())
+}
+
+/// Turns the raw body (or axum's rejection of it) into a checked request.
+fn parse(body: Result<Bytes, BytesRejection>, limits: &Limits) -> Result<ProcessBody, ApiError> {
     let bytes = body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_) if is_length_limit(&rejection) => ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -173,11 +174,7 @@ mod tests {
     use super::*;
 
     fn parse_json(body: &str) -> Result<ProcessBody, ApiError> {
-        parse(
-            &HeaderMap::new(),
-            Ok(Bytes::from(body.to_owned())),
-            &Limits::default(),
-        )
+        parse(Ok(Bytes::from(body.to_owned())), &Limits::default())
     }
 
     fn code(body: &str) -> ErrorCode {
@@ -234,11 +231,60 @@ mod tests {
         assert!(parse_json(&ok).is_ok());
     }
 
+    /// The documented body (`api::ProcessRequest` in the OpenAPI description) and this reader
+    /// agree: its example parses, its required fields are the ones missing one names, each
+    /// property it lists is one this reader checks, and the `mode` values it lists are accepted.
+    #[test]
+    fn the_documented_body_is_the_one_read() {
+        let doc: Value = serde_json::from_str(crate::openapi::json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let schema = &schemas["ProcessRequest"];
+        let example = parse_json(&schema["example"].to_string()).unwrap();
+        assert_eq!(example.message, schema["example"]["message"]);
+        assert_eq!(example.context["order_id"], "12345");
+
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(required, ["message", "user_id"]);
+        for field in &required {
+            let mut body = schema["example"].clone();
+            body.as_object_mut().unwrap().remove(*field);
+            let err = parse_json(&body.to_string()).unwrap_err().0;
+            assert_eq!(err.code, ErrorCode::MissingField, "{field}");
+            assert_eq!(err.details["field"], *field);
+        }
+
+        let properties = schema["properties"].as_object().unwrap();
+        assert_eq!(properties.len(), 5, "{properties:?}");
+        for field in properties.keys() {
+            let mut body = schema["example"].clone();
+            body[field.as_str()] = Value::from(7);
+            let err = parse_json(&body.to_string()).unwrap_err().0;
+            assert_eq!(err.code, ErrorCode::InvalidField, "{field}");
+            assert_eq!(err.details["field"], field.as_str());
+        }
+
+        for mode in schemas["Mode"]["enum"].as_array().unwrap() {
+            let mut body = schema["example"].clone();
+            body["mode"] = mode.clone();
+            assert!(parse_json(&body.to_string()).is_ok(), "{mode}");
+        }
+    }
+
     #[test]
     fn non_json_content_types_are_refused() {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
-        let err = parse(&headers, Ok(Bytes::from_static(b"{}")), &Limits::default()).unwrap_err();
+        let err = json_content(&headers).unwrap_err();
         assert_eq!(err.0.code, ErrorCode::UnsupportedMediaType);
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/problem+json; charset=utf-8".parse().unwrap(),
+        );
+        assert!(json_content(&headers).is_ok());
     }
 }
