@@ -288,6 +288,7 @@ impl Worker {
                     "delivery {delivery_count} at {}: {reason}",
                     now_millis()
                 ));
+                tracing::warn!(agent = %self.agent, %task_id, %reason, "task dead-lettered");
                 let error = AgentError::new(ErrorCode::DeadLettered, reason.clone())
                     .with("attempts", record.attempts);
                 return self.give_up(&record, message, settle, error, &reason).await;
@@ -403,13 +404,17 @@ impl Worker {
     }
 
     /// How a handler's error is treated, logged once here, where the task meets it: a failure
-    /// on our side at WARN with its cause, a rejected request at DEBUG.
+    /// on our side at WARN with its cause (saying whether it is tried again or dead-lettered), a
+    /// rejected request (or an error another service logged) at DEBUG.
     fn failed(&self, err: &AgentError, attempt: u32) -> Failure {
         let failure = classify(err.code);
+        let again = failure == Failure::Transient && self.retry.allows_another(attempt);
         if failure == Failure::Rejected || err.relayed {
             tracing::debug!(agent = %self.agent, attempt, error = %err.chain(), "task refused");
+        } else if again {
+            tracing::warn!(agent = %self.agent, attempt, error = %err.chain(), "task attempt failed; trying again");
         } else {
-            tracing::warn!(agent = %self.agent, attempt, error = %err.chain(), "task attempt failed");
+            tracing::warn!(agent = %self.agent, attempt, error = %err.chain(), "task failed; dead-lettering it");
         }
         failure
     }
@@ -439,7 +444,7 @@ impl Worker {
             Ok(_) => {}
             Err(err) => return self.back_off_and_requeue(settle, &task_id, &err).await,
         }
-        tracing::warn!(agent = %self.agent, %task_id, %reason, "task dead-lettered");
+        tracing::debug!(agent = %self.agent, %task_id, %reason, "task dead-lettered");
         self.count("dead_lettered");
         self.settle(&task_id, settle.dead_letter(message, reason).await)
             .await;

@@ -153,10 +153,11 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
-/// How an error is kept (a failed task's record): the answer, without its cause.
+/// How an error is kept (a failed task's record): the answer, without its cause. A code this
+/// version does not know (written by a newer one) reads as `internal`.
 #[derive(Serialize, Deserialize)]
 struct Stored {
-    code: ErrorCode,
+    code: String,
     message: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     details: BTreeMap<String, String>,
@@ -167,7 +168,7 @@ struct Stored {
 impl From<AgentError> for Stored {
     fn from(err: AgentError) -> Self {
         Self {
-            code: err.code,
+            code: err.code.wire_name().to_owned(),
             message: err.message,
             details: err.details,
             retry_after_ms: err
@@ -182,7 +183,10 @@ impl From<Stored> for AgentError {
         Self {
             details: stored.details,
             retry_after: stored.retry_after_ms.map(Duration::from_millis),
-            ..Self::new(stored.code, stored.message)
+            ..Self::new(
+                ErrorCode::from_wire_name(&stored.code).unwrap_or(ErrorCode::Internal),
+                stored.message,
+            )
         }
     }
 }
@@ -224,5 +228,8 @@ mod tests {
         let back: AgentError = serde_json::from_str(&json).unwrap();
         assert_eq!(back, err);
         assert!(std::error::Error::source(&back).is_none());
+        let newer: AgentError =
+            serde_json::from_str(r#"{"code":"from_the_future","message":"m"}"#).unwrap();
+        assert_eq!(newer.code, ErrorCode::Internal);
     }
 }

@@ -117,10 +117,22 @@ pub(crate) fn delivery_count(properties: &BasicProperties) -> u32 {
         .unwrap_or(0)
 }
 
+/// The content type of task bodies before they were JSON.
+const PROTOBUF: &str = "application/x-protobuf";
+
 pub(crate) fn decode(
     data: &[u8],
     properties: &BasicProperties,
 ) -> Result<TaskMessage, BrokerError> {
+    if properties
+        .content_type()
+        .as_ref()
+        .is_some_and(|t| t.as_str() == PROTOBUF)
+    {
+        return Err(BrokerError::Malformed(
+            "a protobuf task body, queued by a version before task bodies were JSON: let that version drain it, or queue the request again".into(),
+        ));
+    }
     let history = match header(properties, headers::HISTORY) {
         Some(AMQPValue::FieldArray(items)) => items
             .as_slice()

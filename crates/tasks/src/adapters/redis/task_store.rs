@@ -154,10 +154,18 @@ fn optional_number(map: &HashMap<String, Bytes>, key: &str) -> Result<Option<i64
 fn record_from(map: &HashMap<String, Bytes>) -> Result<TaskRecord, StoreError> {
     let id = text(map, "id")?;
     let state = text(map, "state")?;
+    // A result this version cannot read (a protobuf one, from before results were JSON) leaves
+    // the record readable, without its result, rather than the task unreadable until it expires.
     let result = map
         .get("result")
-        .map(|b| decode::<Reply>(b, "result"))
-        .transpose()?;
+        .and_then(|b| match decode::<Reply>(b, "result") {
+            Ok(result) => Some(result),
+            Err(err) => {
+                let err = intentmesh_core::errors::Chain::of(&err);
+                tracing::warn!(error = %err, "a task's stored result cannot be read");
+                None
+            }
+        });
     let error = map
         .get("error")
         .map(|b| decode::<AgentError>(b, "error"))
