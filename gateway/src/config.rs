@@ -63,6 +63,11 @@ impl Config {
     pub fn from_env(env: &impl Env, default_listen: SocketAddr) -> Result<Self, ConfigError> {
         let server = ServerConfig::from_env(env, "GATEWAY", default_listen)?;
         let root_url = url(env, ROOT_AGENT_URL, &["http", "https"])?;
+        if let Some(root_url) = &root_url {
+            root_url
+                .parse::<http::Uri>()
+                .map_err(|e| ConfigError::new(ROOT_AGENT_URL, root_url, e))?;
+        }
         let defaults = Limits::default();
         let limits = Limits {
             max_body_bytes: parse_or(env, MAX_BODY_BYTES, defaults.max_body_bytes)?,

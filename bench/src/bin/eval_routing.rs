@@ -8,7 +8,9 @@ use std::{collections::BTreeMap, path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use intentmesh_core::{agent::Entities, config::ProcessEnv, money::Money as Exact};
+use intentmesh_core::{
+    agent::Entities, config::ProcessEnv, money::Money as Exact, resilience::BreakerConfigs,
+};
 use intentmesh_root_agent::{Evaluator, RoutingConfig, Stage, Stages, parse_stages};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -249,7 +251,8 @@ async fn evaluate(path: &std::path::Path, args: &Args, errors: bool) -> anyhow::
         .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
         .collect::<Result<_, _>>()?;
     let budget = Duration::from_secs(args.budget_secs);
-    let base = RoutingConfig::from_env(&ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let breakers = BreakerConfigs::from_env(&ProcessEnv, &["llm"])?;
+    let base = RoutingConfig::from_env(&ProcessEnv, &breakers)?;
     let llm = base.stages.contains(&Stage::Llm);
     let embeddings = intentmesh_root_agent::EMBEDDINGS_BUILT;
 

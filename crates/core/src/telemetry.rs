@@ -8,6 +8,14 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{ConfigError, Env};
 
+pub const RUST_LOG: &str = "RUST_LOG";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+
 /// Log output format (`LOG_FORMAT=text|json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -30,31 +38,27 @@ pub struct TelemetryConfig {
 impl TelemetryConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let filter = env
-            .get("RUST_LOG")
-            .or_else(|| env.get("LOG_LEVEL").map(|l| l.to_ascii_lowercase()))
+            .get(RUST_LOG)
+            .or_else(|| env.get(LOG_LEVEL).map(|l| l.to_ascii_lowercase()))
             .unwrap_or_else(|| "info".to_owned());
-        EnvFilter::try_new(&filter).map_err(|e| ConfigError::new("RUST_LOG", &filter, e))?;
-        let format = match env.get("LOG_FORMAT").as_deref() {
+        EnvFilter::try_new(&filter).map_err(|e| ConfigError::new(RUST_LOG, &filter, e))?;
+        let format = match env.get(LOG_FORMAT).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    other,
-                    "expected text or json",
-                ));
+                return Err(ConfigError::new(LOG_FORMAT, other, "expected text or json"));
             }
         };
         let disabled = env
-            .get("OTEL_SDK_DISABLED")
+            .get(OTEL_SDK_DISABLED)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let endpoint = env
-            .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .map(|e| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e.clone(), e))
+            .get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+            .map(|e| (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, e.clone(), e))
             .or_else(|| {
-                env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| {
+                env.get(OTEL_EXPORTER_OTLP_ENDPOINT).map(|e| {
                     let traces = format!("{}/v1/traces", e.trim_end_matches('/'));
-                    ("OTEL_EXPORTER_OTLP_ENDPOINT", e, traces)
+                    (OTEL_EXPORTER_OTLP_ENDPOINT, e, traces)
                 })
             });
         let otlp_traces_endpoint = match endpoint {
@@ -69,7 +73,7 @@ impl TelemetryConfig {
             format,
             otlp_traces_endpoint,
             service_name: env
-                .get("OTEL_SERVICE_NAME")
+                .get(OTEL_SERVICE_NAME)
                 .unwrap_or_else(|| "intentmesh".to_owned()),
         })
     }

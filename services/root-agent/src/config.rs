@@ -55,6 +55,9 @@ pub fn parse_workers(raw: &str) -> Result<Vec<WorkerEndpoint>, String> {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("{url:?} is not an http(s) URL"));
             }
+            if let Err(err) = url.parse::<http::Uri>() {
+                return Err(format!("{url:?} is not a URL: {err}"));
+            }
             if name.as_deref().is_some_and(str::is_empty) {
                 return Err(format!("empty agent name in {entry:?}"));
             }
@@ -77,21 +80,22 @@ impl Config {
             .map(|raw| parse_workers(&raw).map_err(|r| ConfigError::new(AGENT_URLS, &raw, r)))
             .transpose()?;
         let server = ServerConfig::from_env(env, "ROOT", default_listen)?;
+        let breakers = BreakerConfigs::from_env(
+            env,
+            &workers
+                .iter()
+                .flatten()
+                .filter_map(|w| w.name.as_deref())
+                .chain(["payment", "search", "llm"])
+                .collect::<Vec<_>>(),
+        )?;
         Ok(Self {
-            routing: RoutingConfig::from_env(env)?,
+            routing: RoutingConfig::from_env(env, &breakers)?,
             discovery_interval: seconds_or(env, DISCOVERY_INTERVAL_SECS, Duration::from_secs(30))?,
             call_timeout: seconds_or(env, AGENT_CALL_TIMEOUT_SECS, Duration::from_secs(10))?,
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,
-            breakers: BreakerConfigs::from_env(
-                env,
-                &workers
-                    .iter()
-                    .flatten()
-                    .filter_map(|w| w.name.as_deref())
-                    .chain(["payment", "search"])
-                    .collect::<Vec<_>>(),
-            )?,
+            breakers,
             workers,
         })
     }

@@ -24,6 +24,10 @@ use tower::{Layer, Service};
 
 use crate::config::{ConfigError, Env, parse_or, seconds_or};
 
+pub const CIRCUIT_FAILURE_THRESHOLD: &str = "CIRCUIT_FAILURE_THRESHOLD";
+pub const CIRCUIT_TIMEOUT_SECS: &str = "CIRCUIT_TIMEOUT_SECS";
+pub const CIRCUIT_RECOVERY_THRESHOLD: &str = "CIRCUIT_RECOVERY_THRESHOLD";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     pub failure_threshold: u32,
@@ -46,6 +50,22 @@ impl BreakerConfig {
     /// `CIRCUIT_<TARGET>_RECOVERY_THRESHOLD`, falling back to the same names without the target
     /// (`CIRCUIT_FAILURE_THRESHOLD`, ...) and then to 5, 60 s and 3.
     pub fn from_env(env: &impl Env, target: &str) -> Result<Self, ConfigError> {
+        Self::shared(env)?.for_target(env, target)
+    }
+
+    /// The settings without a target: `CIRCUIT_FAILURE_THRESHOLD`, ... (else 5, 60 s and 3).
+    fn shared(env: &impl Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Self {
+            failure_threshold: parse_or(env, CIRCUIT_FAILURE_THRESHOLD, d.failure_threshold)?,
+            open_for: seconds_or(env, CIRCUIT_TIMEOUT_SECS, d.open_for)?,
+            recovery_threshold: parse_or(env, CIRCUIT_RECOVERY_THRESHOLD, d.recovery_threshold)?,
+        }
+        .checked(CIRCUIT_FAILURE_THRESHOLD)
+    }
+
+    /// These settings, overridden by `target`'s own (`CIRCUIT_<TARGET>_…`).
+    fn for_target(self, env: &impl Env, target: &str) -> Result<Self, ConfigError> {
         let target: String = target
             .chars()
             .map(|c| {
@@ -56,47 +76,31 @@ impl BreakerConfig {
                 }
             })
             .collect();
-        let d = Self::default();
-        let shared = Self {
-            failure_threshold: parse_or(env, "CIRCUIT_FAILURE_THRESHOLD", d.failure_threshold)?,
-            open_for: seconds_or(env, "CIRCUIT_TIMEOUT_SECS", d.open_for)?,
-            recovery_threshold: parse_or(env, "CIRCUIT_RECOVERY_THRESHOLD", d.recovery_threshold)?,
-        };
         if target.is_empty() {
-            if shared.failure_threshold == 0 || shared.recovery_threshold == 0 {
-                return Err(ConfigError::new(
-                    "CIRCUIT_FAILURE_THRESHOLD",
-                    "0",
-                    "thresholds must be at least 1",
-                ));
-            }
-            return Ok(shared);
+            return Ok(self);
         }
-        let config = Self {
-            failure_threshold: parse_or(
-                env,
-                &format!("CIRCUIT_{target}_FAILURE_THRESHOLD"),
-                shared.failure_threshold,
-            )?,
+        let failure_threshold = format!("CIRCUIT_{target}_FAILURE_THRESHOLD");
+        Self {
+            failure_threshold: parse_or(env, &failure_threshold, self.failure_threshold)?,
             open_for: seconds_or(
                 env,
                 &format!("CIRCUIT_{target}_TIMEOUT_SECS"),
-                shared.open_for,
+                self.open_for,
             )?,
             recovery_threshold: parse_or(
                 env,
                 &format!("CIRCUIT_{target}_RECOVERY_THRESHOLD"),
-                shared.recovery_threshold,
+                self.recovery_threshold,
             )?,
-        };
-        if config.failure_threshold == 0 || config.recovery_threshold == 0 {
-            return Err(ConfigError::new(
-                &format!("CIRCUIT_{target}_FAILURE_THRESHOLD"),
-                "0",
-                "thresholds must be at least 1",
-            ));
         }
-        Ok(config)
+        .checked(&failure_threshold)
+    }
+
+    fn checked(self, var: &str) -> Result<Self, ConfigError> {
+        if self.failure_threshold == 0 || self.recovery_threshold == 0 {
+            return Err(ConfigError::new(var, "0", "thresholds must be at least 1"));
+        }
+        Ok(self)
     }
 }
 
@@ -109,15 +113,16 @@ pub struct BreakerConfigs {
 }
 
 impl BreakerConfigs {
-    /// Reads the shared `CIRCUIT_*` settings and those of each of `targets`.
+    /// Reads the shared `CIRCUIT_*` settings once, and each of `targets`' own.
     pub fn from_env(env: &impl Env, targets: &[&str]) -> Result<Self, ConfigError> {
-        Ok(Self {
-            default: BreakerConfig::from_env(env, "")?,
-            by_target: targets
-                .iter()
-                .map(|t| Ok(((*t).to_owned(), BreakerConfig::from_env(env, t)?)))
-                .collect::<Result<_, ConfigError>>()?,
-        })
+        let default = BreakerConfig::shared(env)?;
+        let mut by_target = std::collections::HashMap::new();
+        for target in targets {
+            if !by_target.contains_key(*target) {
+                by_target.insert((*target).to_owned(), default.for_target(env, target)?);
+            }
+        }
+        Ok(Self { default, by_target })
     }
 
     pub fn for_target(&self, target: &str) -> BreakerConfig {

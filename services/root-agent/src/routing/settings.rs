@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use intentmesh_core::{
     config::{ConfigError, Env, max_message_chars, parse_between, parse_or, seconds_or},
-    resilience::BreakerConfig,
+    resilience::{BreakerConfig, BreakerConfigs},
 };
 use intentmesh_llm::{LlmConfig, StructuredMode};
 
@@ -83,7 +83,8 @@ fn default_model_dir(env: &impl Env) -> PathBuf {
 }
 
 impl RoutingConfig {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+    /// Reads the routing settings; the LLM's breaker is `breakers`' `llm` (`CIRCUIT_LLM_*`).
+    pub fn from_env(env: &impl Env, breakers: &BreakerConfigs) -> Result<Self, ConfigError> {
         let base_url = env.get(OPENAI_BASE_URL).filter(|u| !u.trim().is_empty());
         let api_key = env.get(OPENAI_API_KEY).filter(|k| !k.is_empty());
         let llm_configured = base_url.is_some() || api_key.is_some();
@@ -145,7 +146,7 @@ impl RoutingConfig {
                 )?,
                 structured: parse_or(env, LLM_STRUCTURED_OUTPUT, StructuredMode::Auto)?,
             },
-            llm_breaker: BreakerConfig::from_env(env, "llm")?,
+            llm_breaker: breakers.for_target("llm"),
             cache_ttl: seconds_or(env, ROUTE_CACHE_TTL_SECS, Duration::from_secs(3600))?,
             cache_max_entries: parse_or(env, ROUTE_CACHE_MAX_ENTRIES, 10_000)?,
             conversation_turns: parse_or(env, CONVERSATION_MAX_TURNS, 10)?,
@@ -190,7 +191,7 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Result<RoutingConfig, ConfigError> {
         let env: HashMap<&str, &str> = vars.iter().copied().collect();
-        RoutingConfig::from_env(&env)
+        RoutingConfig::from_env(&env, &BreakerConfigs::from_env(&env, &["llm"]).unwrap())
     }
 
     #[test]

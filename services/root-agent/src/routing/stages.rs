@@ -16,10 +16,14 @@ use super::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum StagesError {
-    #[error("the embedding model could not be loaded from {dir}: {reason}")]
-    Embeddings { dir: String, reason: String },
-    #[error("the LLM client could not be set up: {0}")]
-    Llm(String),
+    #[error("the embedding model could not be loaded from {dir}")]
+    Embeddings {
+        dir: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the LLM client could not be set up")]
+    Llm(#[source] intentmesh_llm::LlmError),
 }
 
 #[derive(Debug)]
@@ -48,25 +52,15 @@ impl Stages {
             let dir = config.model_dir.clone();
             let shown = dir.display().to_string();
             // Reading and hashing ~90 MB: off the runtime's threads.
-            let loaded = match tokio::task::spawn_blocking(move || {
-                intentmesh_embeddings::Embedder::load(&dir)
-            })
-            .await
-            {
-                Ok(Ok(embedder)) => embedder,
-                Ok(Err(e)) => {
-                    return Err(StagesError::Embeddings {
-                        dir: shown,
-                        reason: e.to_string(),
-                    });
-                }
-                Err(e) => {
-                    return Err(StagesError::Embeddings {
-                        dir: shown,
-                        reason: e.to_string(),
-                    });
-                }
-            };
+            let loaded =
+                tokio::task::spawn_blocking(move || intentmesh_embeddings::Embedder::load(&dir))
+                    .await
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                    .and_then(|loaded| loaded.map_err(|e| Box::new(e) as _))
+                    .map_err(|source| StagesError::Embeddings {
+                        dir: shown.clone(),
+                        source,
+                    })?;
             tracing::info!(dir = %shown, "embedding model loaded");
             Some(intentmesh_embeddings::BatchEmbedder::spawn(
                 loaded,
@@ -76,8 +70,7 @@ impl Stages {
             None
         };
         let llm = if config.stages.contains(&Stage::Llm) {
-            let client =
-                LlmClient::new(config.llm.clone()).map_err(|e| StagesError::Llm(e.to_string()))?;
+            let client = LlmClient::new(config.llm.clone()).map_err(StagesError::Llm)?;
             let mut breaker = CircuitBreaker::new("llm", config.llm_breaker);
             if let Some((_, service)) = &metrics {
                 breaker = breaker.reported_in(Arc::clone(service));
