@@ -133,7 +133,7 @@ pub struct CandidateData {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueuedData {
     pub task_id: String,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 /// How a `/process` request was routed.

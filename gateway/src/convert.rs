@@ -4,10 +4,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use intentmesh_core::{
-    agent::{Candidate, Entities, Reply},
+    agent::{Candidate, Entities, Reply, RouteDecision},
     money::Money,
 };
-use intentmesh_proto::{WireError, pb};
 use intentmesh_tasks::{TaskEvent, TaskRecord, TaskState};
 
 use crate::{
@@ -19,29 +18,29 @@ use crate::{
 };
 
 /// The `data` of an answer.
-pub(crate) fn data(reply: &Reply) -> Data {
+pub(crate) fn data(reply: Reply) -> Data {
     match reply {
         Reply::Payment(p) => Data::Payment(PaymentData {
-            transaction_id: p.transaction_id.clone(),
+            transaction_id: p.transaction_id,
             amount: p.amount.to_f64(),
             currency: p.amount.currency().map(str::to_owned),
             status: p.status.as_str(),
-            order_id: p.order_id.clone(),
-            user_id: p.user_id.clone(),
-            created_at: p.created_at.clone(),
+            order_id: p.order_id,
+            user_id: p.user_id,
+            created_at: p.created_at,
             replayed: p.replayed,
         }),
         Reply::Search(s) => Data::Search(SearchData {
             products: s
                 .products
-                .iter()
+                .into_iter()
                 .map(|p| ProductData {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    description: p.description.clone(),
-                    category: p.category.clone(),
                     price: p.price.to_f64(),
                     currency: p.price.currency().map(str::to_owned),
+                    id: p.id,
+                    name: p.name,
+                    description: p.description,
+                    category: p.category,
                     rating: (f64::from(p.rating) * 10.0).round() / 10.0,
                     score: (p.score * 1e4).round() / 1e4,
                 })
@@ -49,48 +48,36 @@ pub(crate) fn data(reply: &Reply) -> Data {
             total: s.total,
             page: s.page,
             page_size: s.page_size,
-            query: s.query.clone(),
-            category: s.category.clone(),
+            query: s.query,
+            category: s.category,
             min_price: s.min_price.as_ref().map(Money::to_f64),
             max_price: s.max_price.as_ref().map(Money::to_f64),
         }),
         Reply::Clarification(c) => Data::Clarification(ClarificationData {
-            question: c.question.clone(),
-            candidates: c.candidates.iter().map(candidate).collect(),
+            question: c.question,
+            candidates: c.candidates.into_iter().map(candidate).collect(),
         }),
         Reply::Queued(q) => Data::Queued(QueuedData {
-            task_id: q.task_id.clone(),
-            reason: q.reason.as_str(),
+            reason: q.reason.into(),
+            task_id: q.task_id,
         }),
-        Reply::Generic { fields } => Data::Other(fields.clone()),
+        Reply::Generic { fields } => Data::Other(fields),
     }
 }
 
-fn candidate(c: &Candidate) -> CandidateData {
+fn candidate(c: Candidate) -> CandidateData {
     CandidateData {
-        agent: c.agent.clone(),
-        skill: c.skill.clone(),
+        agent: c.agent,
+        skill: c.skill,
         confidence: c.confidence,
-        description: c.description.clone(),
-    }
-}
-
-fn stage_name(stage: i32) -> &'static str {
-    match pb::RouteStage::try_from(stage) {
-        Ok(pb::RouteStage::Explicit) => "explicit",
-        Ok(pb::RouteStage::Rules) => "rules",
-        Ok(pb::RouteStage::Embeddings) => "embeddings",
-        Ok(pb::RouteStage::Llm) => "llm",
-        Ok(pb::RouteStage::Context) => "context",
-        _ => "none",
+        description: c.description,
     }
 }
 
 /// The entity keys of the public API, present ones only.
-fn entities(e: &Entities) -> EntitiesData {
+fn entities(e: Entities) -> EntitiesData {
     let currency = e
         .currency
-        .clone()
         .or_else(|| {
             e.amount
                 .as_ref()
@@ -105,61 +92,50 @@ fn entities(e: &Entities) -> EntitiesData {
     EntitiesData {
         amount: e.amount.as_ref().map(Money::to_f64),
         currency,
-        order_id: e.order_id.clone(),
-        query: e.query.clone(),
-        category: e.category.clone(),
+        order_id: e.order_id,
+        query: e.query,
+        category: e.category,
         min_price: e.min_price.as_ref().map(Money::to_f64),
         max_price: e.max_price.as_ref().map(Money::to_f64),
     }
 }
 
-/// The `/route` answer. Fails when the root's decision holds what the domain refuses.
-pub(crate) fn route_answer(
-    d: pb::RouteDecision,
-    request_id: &str,
-) -> Result<RouteAnswer, WireError> {
-    let routed = d.status == pb::RouteStatus::Routed as i32;
-    let found = d
-        .entities
-        .as_ref()
-        .map(Entities::try_from)
-        .transpose()
-        .map_err(|e| e.under("entities"))?
-        .unwrap_or_default();
-    let mode = match pb::ExecutionMode::try_from(d.default_mode) {
-        Ok(pb::ExecutionMode::Async) => "async",
-        _ => "sync",
+/// The `/route` answer.
+pub(crate) fn route_answer(d: RouteDecision, request_id: &str) -> RouteAnswer {
+    let (agent, skill, mode) = match d.route {
+        Some(r) => (Some(r.agent), Some(r.skill), Some(r.default_mode.as_str())),
+        None => (None, None, None),
     };
-    Ok(RouteAnswer {
-        status: if routed {
+    RouteAnswer {
+        status: if mode.is_some() {
             "routed"
         } else {
             "needs_clarification"
         },
-        agent: Some(d.agent).filter(|a| !a.is_empty()),
-        skill: Some(d.skill).filter(|s| !s.is_empty()),
+        agent: agent.filter(|a| !a.is_empty()),
+        skill: skill.filter(|s| !s.is_empty()),
         confidence: d.confidence,
-        stage: stage_name(d.stage),
+        stage: d.stage.name(),
         cached: d.cached,
         degraded: d.degraded,
-        entities: entities(&found),
-        candidates: d
-            .candidates
-            .into_iter()
-            .map(|c| candidate(&Candidate::from(c)))
-            .collect(),
-        mode: routed.then_some(mode),
+        entities: entities(d.entities),
+        candidates: d.candidates.into_iter().map(candidate).collect(),
+        mode,
         request_id: request_id.to_owned(),
-    })
+    }
 }
 
 /// The route summary carried in a `/process` answer.
-pub(crate) fn route_summary(d: &pb::RouteDecision) -> RouteSummary {
+pub(crate) fn route_summary(d: &RouteDecision) -> RouteSummary {
     RouteSummary {
-        stage: stage_name(d.stage),
+        stage: d.stage.name(),
         cached: d.cached,
         confidence: d.confidence,
-        skill: d.skill.clone(),
+        skill: d
+            .route
+            .as_ref()
+            .map(|r| r.skill.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -183,7 +159,7 @@ pub(crate) fn task_view(task: &TaskRecord) -> TaskView {
         started_at: time(task.started_at),
         finished_at: time(task.finished_at),
         data: match (&task.state, &task.result) {
-            (TaskState::Success, Some(r)) => Some(data(r)),
+            (TaskState::Success, Some(r)) => Some(data(r.clone())),
             _ => None,
         },
         error: task.error.as_ref().map(error_body),
@@ -229,7 +205,7 @@ mod tests {
             created_at: "2026-12-07T00:00:00.000Z".into(),
             replayed: false,
         });
-        let data = serde_json::to_value(data(&reply)).unwrap();
+        let data = serde_json::to_value(data(reply)).unwrap();
         assert_eq!(data["transaction_id"], "txn_1");
         assert_eq!(data["amount"], json!(100.0));
         assert_eq!(data["currency"], "USD");

@@ -1,8 +1,6 @@
 //! The public HTTP API: `POST /process`, `POST /route`, `GET /health`, `GET /ready`,
 //! `GET /metrics`, and JSON answers for unknown paths and methods.
 
-use std::time::Duration;
-
 use axum::{
     Json,
     extract::State,
@@ -12,14 +10,10 @@ use axum::{
 use intentmesh_core::{
     ErrorCode, VERSION,
     agent::{AgentRequest, Mode, Reply},
-    client::Call,
     metrics,
 };
-use intentmesh_proto::{pb, response_from_wire};
 use intentmesh_tasks::{TaskId, wait_for_end};
 use tokio::time::Instant;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-use tower::ServiceExt;
 
 use crate::{
     AppState, SERVICE_NAME,
@@ -40,8 +34,8 @@ fn agent_request(
     request_id: &RequestId,
     key: Option<String>,
     mode: Mode,
-) -> pb::ProcessRequest {
-    pb::ProcessRequest::from(AgentRequest {
+) -> AgentRequest {
+    AgentRequest {
         request_id: request_id.to_string(),
         message: body.message,
         user_id: body.user_id,
@@ -51,7 +45,7 @@ fn agent_request(
         agent: body.agent,
         idempotency_key: key,
         mode,
-    })
+    }
 }
 
 /// Runs a request: routed by the root agent and answered by the chosen worker, or queued as a
@@ -96,14 +90,7 @@ pub(crate) async fn process(
     };
     let request = agent_request(body, &request_id, key, mode);
     let deadline = Instant::now() + state.limits.request_timeout;
-    let answer = state
-        .root
-        .process
-        .clone()
-        .oneshot(Call::new(request, deadline))
-        .await?;
-    let (response, route) =
-        response_from_wire(answer).map_err(|e| e.into_upstream_error("root"))?;
+    let (response, route) = state.root.process(request, deadline).await?;
     if let Some(Reply::Queued(queued)) = &response.reply {
         return Ok(queued_answer(
             &state,
@@ -122,7 +109,7 @@ pub(crate) async fn process(
         } else {
             "success"
         },
-        data: response.reply.as_ref().map(convert::data),
+        data: response.reply.map(convert::data),
         request_id: request_id.to_string(),
         agent: Some(response.agent).filter(|a| !clarification && !a.is_empty()),
         route: route.as_ref().map(convert::route_summary),
@@ -146,7 +133,7 @@ async fn queued_answer(
         return match tasks::finished(&task) {
             Ok(reply) => Json(ProcessOk::Finished(FinishedAnswer {
                 status: "success",
-                data: reply.map(convert::data),
+                data: reply.cloned().map(convert::data),
                 request_id: request_id.to_string(),
                 agent: task.agent.clone(),
                 task_id: task.id.to_string(),
@@ -205,15 +192,8 @@ pub(crate) async fn route(
     let mode = body.mode;
     let request = agent_request(body, &request_id, None, mode);
     let deadline = Instant::now() + state.limits.request_timeout;
-    let decision = state
-        .root
-        .route
-        .clone()
-        .oneshot(Call::new(request, deadline))
-        .await?;
-    convert::route_answer(decision, request_id.as_str())
-        .map(Json)
-        .map_err(|e| ApiError(e.into_upstream_error("root")))
+    let decision = state.root.route(request, deadline).await?;
+    Ok(Json(convert::route_answer(decision, request_id.as_str())))
 }
 
 /// Liveness.
@@ -255,28 +235,14 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     {
         return not_ready(reason);
     }
-    let mut request = tonic::Request::new(HealthCheckRequest {
-        service: String::new(),
-    });
-    request.set_timeout(Duration::from_secs(1));
-    let verdict = tokio::time::timeout(
-        Duration::from_secs(1),
-        state.root.health.clone().check(request),
-    )
-    .await;
-    match verdict {
-        Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Json(Readiness {
+    match state.root.serving().await {
+        Ok(()) => Json(Readiness {
             status: "ready",
             service: SERVICE_NAME,
             reason: None,
         })
         .into_response(),
-        Ok(Ok(_)) => not_ready("the root agent is not serving".to_owned()),
-        Ok(Err(status)) => not_ready(format!(
-            "the root agent is unreachable: {}",
-            status.message()
-        )),
-        Err(_) => not_ready("the root agent did not answer in time".to_owned()),
+        Err(reason) => not_ready(reason),
     }
 }
 

@@ -6,6 +6,8 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
+use std::sync::LazyLock;
+
 use utoipa::OpenApi;
 
 use crate::{api, handlers, tasks};
@@ -60,13 +62,16 @@ use crate::{api, handlers, tasks};
 )]
 pub(crate) struct ApiDoc;
 
-/// The description as pretty JSON, ending in a newline (as committed).
-pub fn json() -> String {
-    let mut text = ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"cannot describe the API: {e}\"}}"));
-    text.push('\n');
-    text
+/// The description as pretty JSON, ending in a newline (as committed); made once.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut text = ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"cannot describe the API: {e}\"}}"));
+        text.push('\n');
+        text
+    });
+    &JSON
 }
 
 /// This API's OpenAPI 3.1 description.

@@ -30,7 +30,12 @@ use crate::{
 pub(crate) fn finished(task: &TaskRecord) -> Result<Option<&Reply>, ApiError> {
     match (task.state, &task.error) {
         (TaskState::Success, _) => Ok(task.result.as_ref()),
-        (_, Some(err)) => Err(ApiError(err.clone()).with("task_id", &task.id)),
+        (_, Some(err)) => {
+            let mut err = err.clone();
+            // The worker logged it when the task failed.
+            err.relayed = true;
+            Err(ApiError(err).with("task_id", &task.id))
+        }
         _ => Err(
             ApiError::new(ErrorCode::TaskNotCancelable, "the task was canceled")
                 .with("task_id", &task.id),

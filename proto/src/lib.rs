@@ -28,7 +28,7 @@ pub mod pb {
     pub use crate::generated::intentmesh::v1::*;
 }
 
-pub use convert::{WireError, context_from_struct, context_to_struct, response_from_wire};
+pub use convert::{WireError, response_from_wire, response_to_wire};
 
 /// The encoded `FileDescriptorSet` of every `intentmesh.v1` file, for tonic-reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -169,7 +169,8 @@ impl<T: Clone, Resp> tower::retry::Policy<Call<T>, Resp, CallError> for RetryUna
     }
 
     fn clone_request(&mut self, call: &Call<T>) -> Option<Call<T>> {
-        Some(call.clone())
+        // Without retries, no copy of every request for one that never comes.
+        (self.retries.extra > 0).then(|| call.clone())
     }
 }
 

@@ -5,6 +5,7 @@
 mod card;
 mod reply;
 mod request;
+mod route;
 
 use intentmesh_core::{
     AgentError, ErrorCode,
@@ -13,8 +14,7 @@ use intentmesh_core::{
 
 use crate::pb;
 
-pub use reply::response_from_wire;
-pub use request::{context_from_struct, context_to_struct};
+pub use reply::{response_from_wire, response_to_wire};
 
 /// A message that does not fit the domain: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

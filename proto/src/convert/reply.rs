@@ -2,7 +2,7 @@
 
 use intentmesh_core::agent::{
     AgentResponse, Candidate, Clarification, PaymentReceipt, PaymentStatus, Product, QueueReason,
-    Queued, Reply, SearchResults,
+    Queued, Reply, RouteDecision, SearchResults,
 };
 
 use super::{WireError, money_field, request::context_from_struct, request::context_to_struct};
@@ -146,8 +146,7 @@ impl TryFrom<Wire> for Reply {
                 candidates: c.candidates.into_iter().map(Candidate::from).collect(),
             }),
             Wire::Queued(q) => Reply::Queued(Queued {
-                reason: QueueReason::parse(&q.reason)
-                    .ok_or_else(|| WireError::new("queued.reason", format!("{:?}", q.reason)))?,
+                reason: QueueReason::from(q.reason),
                 task_id: q.task_id,
             }),
             Wire::Generic(s) => Reply::Generic {
@@ -168,20 +167,35 @@ impl From<AgentResponse> for pb::ProcessResponse {
     }
 }
 
-/// An agent's answer off the wire, and the routing decision the root attached to it (left as it
-/// is: only the root makes one, and only the gateway reads it).
+/// An agent's answer off the wire, and the routing decision the root attached to it.
 pub fn response_from_wire(
     response: pb::ProcessResponse,
-) -> Result<(AgentResponse, Option<pb::RouteDecision>), WireError> {
+) -> Result<(AgentResponse, Option<RouteDecision>), WireError> {
     let reply = response.result.map(Reply::try_from).transpose()?;
+    let route = response
+        .route
+        .map(RouteDecision::try_from)
+        .transpose()
+        .map_err(|e| e.under("route"))?;
     Ok((
         AgentResponse {
             agent: response.agent,
             skill: response.skill,
             reply,
         },
-        response.route,
+        route,
     ))
+}
+
+/// An answer and the routing decision behind it (the root's answers).
+pub fn response_to_wire(
+    response: AgentResponse,
+    route: Option<&RouteDecision>,
+) -> pb::ProcessResponse {
+    pb::ProcessResponse {
+        route: route.map(pb::RouteDecision::from),
+        ..pb::ProcessResponse::from(response)
+    }
 }
 
 #[cfg(test)]

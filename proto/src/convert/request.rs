@@ -128,7 +128,7 @@ impl From<AgentRequest> for pb::ProcessRequest {
 }
 
 /// A JSON object as a `google.protobuf.Struct` (numbers become doubles, as the type has them).
-pub fn context_to_struct(map: Context) -> Struct {
+pub(crate) fn context_to_struct(map: Context) -> Struct {
     Struct {
         fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
     }
@@ -149,7 +149,7 @@ fn to_value(value: Value) -> PbValue {
 }
 
 /// A `google.protobuf.Struct` as a JSON object (a double that is not finite becomes null).
-pub fn context_from_struct(s: Struct) -> Context {
+pub(crate) fn context_from_struct(s: Struct) -> Context {
     s.fields
         .into_iter()
         .map(|(k, v)| (k, from_value(v)))

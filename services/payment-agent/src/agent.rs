@@ -30,10 +30,6 @@ impl PaymentAgent {
         }
     }
 
-    pub fn ledger(&self) -> &Arc<dyn Ledger> {
-        self.payments.ledger()
-    }
-
     /// Pays what `request` asks for, by `deadline`.
     pub async fn pay(
         &self,

@@ -15,6 +15,7 @@ mod service;
 use std::sync::Arc;
 
 use intentmesh_core::{
+    errors::Chain,
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
 };
@@ -54,7 +55,7 @@ pub async fn serve(
         .add_service(AgentGrpc::new(service))
         .readiness(Arc::new(move || {
             let ledger = Arc::clone(&ledger);
-            Box::pin(async move { ledger.ready().await.map_err(|e| e.to_string()) })
+            Box::pin(async move { ledger.ready().await.map_err(|e| Chain::of(&e).to_string()) })
         }));
     attach_worker(
         server,

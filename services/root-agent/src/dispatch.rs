@@ -6,7 +6,8 @@ use std::{sync::Arc, time::Duration};
 use intentmesh_core::{
     AgentError, ErrorCode,
     agent::{
-        AgentRequest, AgentResponse, Clarification, ExecutionMode, Mode, QueueReason, Queued, Reply,
+        AgentRequest, AgentResponse, Clarification, ExecutionMode, Mode, QueueReason, Queued,
+        Reply, Route, RouteDecision,
     },
 };
 use intentmesh_tasks::{TaskPorts, enqueue};
@@ -15,7 +16,7 @@ use tokio::time::Instant;
 use crate::{
     metrics::RoutingMetrics,
     registry::{CallFailure, Registry, Worker},
-    routing::{Route, RouteDecision, session_of},
+    routing::{intent, session_of},
     state::{ConversationTurn, Conversations},
 };
 
@@ -109,7 +110,7 @@ impl Dispatcher {
             .routing
             .decide(req, previous.as_ref(), deadline)
             .await?;
-        let intent = decision.intent();
+        let intent = intent(&decision);
         let stage_label = if decision.cached {
             "cache"
         } else {

@@ -2,12 +2,11 @@
 //! cascade of classifiers (rules, conversation context, embeddings, an LLM), reads entities
 //! deterministically, and dispatches to the chosen worker over gRPC or through its queue.
 //!
-//! Layout (see docs/ARCHITECTURE.md): `service` (the gRPC adapter, with `convert`) → `dispatch`
+//! Layout (see docs/ARCHITECTURE.md): `service` (the gRPC adapter) → `dispatch`
 //! (route, then run) → `routing` (the cascade) and `registry` (the workers and their outbound
 //! stacks); `entities` and `state` (conversations, classification cache) serve routing.
 
 mod config;
-mod convert;
 mod dispatch;
 mod entities;
 mod evaluate;

@@ -81,23 +81,23 @@ impl Worker {
     }
 }
 
-/// A worker's own errors pass through unchanged; transport failures name the worker.
+/// A worker's own errors pass through unchanged; transport failures and timeouts name the worker
+/// (an error the worker made stays `relayed`: the worker logged it).
 fn worker_error(agent: &str, status: &tonic::Status) -> AgentError {
     let err = AgentError::from(status);
-    match err.code {
+    let named = match err.code {
         ErrorCode::Unavailable if !err.details.contains_key("agent") => {
             AgentError::unavailable(format!("the {agent} agent is unavailable"))
-                .with("agent", agent)
-                .caused_by(status.clone())
         }
         ErrorCode::DeadlineExceeded => AgentError::new(
             ErrorCode::DeadlineExceeded,
             format!("the {agent} agent did not answer in time"),
-        )
-        .with("agent", agent)
-        .caused_by(status.clone()),
-        _ => err,
-    }
+        ),
+        _ => return err,
+    };
+    let mut named = named.with("agent", agent).caused_by(status.clone());
+    named.relayed = err.relayed;
+    named
 }
 
 /// Everything routing needs, consistent with one set of cards.
@@ -149,7 +149,8 @@ impl Registry {
                 let channel =
                     intentmesh_core::client::lazy_channel(&endpoint.url).map_err(|source| {
                         RegistryError {
-                            url: endpoint.url.clone(),
+                            url: intentmesh_core::config::mask_credentials(&endpoint.url)
+                                .into_owned(),
                             source,
                         }
                     })?;

@@ -4,11 +4,10 @@
 use std::{sync::Arc, time::Duration};
 
 use intentmesh_core::{VERSION, agent::AgentRequest, deadline, errors::grpc::respond, telemetry};
-use intentmesh_proto::pb;
+use intentmesh_proto::{pb, response_to_wire};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    convert,
     dispatch::{AGENT_NAME, Dispatcher},
     registry::Registry,
 };
@@ -47,7 +46,7 @@ impl pb::agent_server::Agent for RootAgent {
                 .dispatcher
                 .dispatch(req, deadline)
                 .await
-                .map(|d| convert::response(d.response, &d.decision)),
+                .map(|d| response_to_wire(d.response, Some(&d.decision))),
             Err(wire) => Err(wire.into_request_error()),
         };
         respond("process", result)
@@ -90,7 +89,7 @@ impl pb::router_server::Router for RootAgent {
                 .dispatcher
                 .decide(&req, deadline)
                 .await
-                .map(|d| convert::decision(&d)),
+                .map(|d| pb::RouteDecision::from(&d)),
             Err(wire) => Err(wire.into_request_error()),
         };
         respond("route", result)

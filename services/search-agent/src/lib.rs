@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use intentmesh_core::{
     config::DatabaseUrl,
+    errors::Chain,
     metrics::ServiceMetrics,
     serve::{AgentServer, ServeError},
 };
@@ -81,7 +82,7 @@ pub async fn serve(
         .add_service(AgentGrpc::new(SearchService::new(agent.clone())))
         .readiness(Arc::new(move || {
             let catalog = Arc::clone(&catalog);
-            Box::pin(async move { catalog.ready().await.map_err(|e| e.to_string()) })
+            Box::pin(async move { catalog.ready().await.map_err(|e| Chain::of(&e).to_string()) })
         }));
     attach_worker(
         server,

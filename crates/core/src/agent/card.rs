@@ -36,13 +36,6 @@ pub struct Skill {
     pub exclude_patterns: Vec<String>,
 }
 
-impl Skill {
-    /// Whether the skill takes the entity `key`.
-    pub fn accepts(&self, key: &str) -> bool {
-        self.entities.iter().any(|e| e == key)
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vocabulary {
     /// The entity the terms are values of (`category`, `query`).

@@ -1,5 +1,6 @@
 //! The agent contract in Rust terms: what every agent takes ([`AgentRequest`] with its
-//! [`Entities`]), how it describes itself ([`AgentCard`]) and what it answers ([`Reply`]).
+//! [`Entities`]), how it describes itself ([`AgentCard`]), what it answers ([`Reply`]), and what
+//! the router decided ([`RouteDecision`]).
 //!
 //! These are the types the services reason about. The wire form is `intentmesh.v1` (protobuf,
 //! `proto/`); the proto crate converts between the two, once, and queued work and cached answers
@@ -9,6 +10,7 @@
 mod card;
 mod reply;
 mod request;
+mod route;
 
 pub use card::{AgentCard, Skill, Term, Vocabulary};
 pub use reply::{
@@ -16,3 +18,4 @@ pub use reply::{
     Queued, Reply, SearchResults,
 };
 pub use request::{AgentRequest, Context, Entities, ExecutionMode, Mode};
+pub use route::{Route, RouteDecision, Stage};

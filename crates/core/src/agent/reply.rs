@@ -101,8 +101,8 @@ pub struct Clarification {
 }
 
 /// Why work was queued rather than answered at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum QueueReason {
     /// The caller asked (`"mode": "async"`, `Prefer: respond-async`).
     Requested,
@@ -110,21 +110,35 @@ pub enum QueueReason {
     Default,
     /// The worker's circuit is open and the work may wait.
     CircuitOpen,
+    /// A reason this version does not know (from a newer root), passed on as it is.
+    Other(String),
 }
 
 impl QueueReason {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Requested => "requested",
             Self::Default => "default",
             Self::CircuitOpen => "circuit_open",
+            Self::Other(reason) => reason,
         }
     }
+}
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Requested, Self::Default, Self::CircuitOpen]
-            .into_iter()
-            .find(|r| r.as_str() == raw)
+impl From<String> for QueueReason {
+    fn from(raw: String) -> Self {
+        match raw.as_str() {
+            "requested" => Self::Requested,
+            "default" => Self::Default,
+            "circuit_open" => Self::CircuitOpen,
+            _ => Self::Other(raw),
+        }
+    }
+}
+
+impl From<QueueReason> for String {
+    fn from(reason: QueueReason) -> Self {
+        reason.as_str().to_owned()
     }
 }
 

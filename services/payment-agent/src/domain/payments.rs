@@ -92,8 +92,4 @@ impl Payments {
             .map_err(PaymentError::ChargeInterrupted)??;
         Ok(Paid { outcome, payment })
     }
-
-    pub(crate) fn ledger(&self) -> &Arc<dyn Ledger> {
-        &self.ledger
-    }
 }

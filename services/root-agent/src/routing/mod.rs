@@ -15,13 +15,14 @@ pub(crate) mod rules;
 mod settings;
 mod stages;
 
-pub(crate) use route::{Route, RouteDecision, Routing, session_of};
+pub(crate) use route::{Routing, intent, session_of};
 pub use settings::{EMBEDDINGS_BUILT, RoutingConfig, parse_stages};
 pub use stages::{Stages, StagesError};
 
 use std::fmt;
 
 use async_trait::async_trait;
+pub use intentmesh_core::agent::Stage;
 use intentmesh_core::agent::{AgentCard, Entities, Skill};
 use intentmesh_entities::Extraction;
 use regex::{Regex, RegexBuilder};
@@ -29,36 +30,6 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::{metrics::RoutingMetrics, state::ConversationTurn};
-
-/// Which stage of the cascade decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// The caller named the agent.
-    Explicit,
-    /// Rules built from the agents' descriptions.
-    Rules,
-    /// A follow-up in the same conversation went to the previous turn's skill.
-    Context,
-    Embeddings,
-    Llm,
-    /// No stage was confident enough.
-    None,
-}
-
-impl Stage {
-    /// The stage's name in configuration, metrics and `/route` (`rules`, `embeddings`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Explicit => "explicit",
-            Self::Rules => "rules",
-            Self::Embeddings => "embeddings",
-            Self::Llm => "llm",
-            Self::Context => "context",
-            Self::None => "none",
-        }
-    }
-}
 
 /// A card's patterns, compiled; an invalid one is logged and left out.
 pub(crate) fn compile_patterns(card: &AgentCard, skill: &Skill, patterns: &[String]) -> Vec<Regex> {

@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use intentmesh_core::{
     AgentError, ErrorCode,
-    agent::{AgentCard, AgentRequest, Candidate, Entities, ExecutionMode, Skill},
+    agent::{
+        AgentCard, AgentRequest, Candidate, Entities, ExecutionMode, Route, RouteDecision, Skill,
+    },
 };
 use intentmesh_entities::Vocabulary;
 use serde_json::Value;
@@ -21,42 +23,13 @@ use crate::{
     state::ConversationTurn,
 };
 
-/// Where a routed request goes.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Route {
-    pub(crate) agent: String,
-    pub(crate) skill: String,
-    /// How the skill runs when the caller does not say.
-    pub(crate) default_mode: ExecutionMode,
-}
-
-/// What the router made of a request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RouteDecision {
-    /// `None` when the router asks which skill was meant instead.
-    pub(crate) route: Option<Route>,
-    pub(crate) confidence: f64,
-    /// The stage that decided (`None` when no stage was sure).
-    pub(crate) stage: Stage,
-    /// What the request is about, for the skill it goes to (all of it when none was chosen).
-    pub(crate) entities: Entities,
-    /// The skills that scored, best first (when clarification is needed).
-    pub(crate) candidates: Vec<Candidate>,
-    /// The decision came from the classification cache (`stage` made it first).
-    pub(crate) cached: bool,
-    /// Stages that were asked and could not answer (`llm` after a timeout).
-    pub(crate) degraded: Vec<&'static str>,
-}
-
-impl RouteDecision {
-    /// The metric label of the intent: `agent.skill`, `none` (a stage was sure it is none of
-    /// them) or `needs_clarification` (no stage was sure).
-    pub(crate) fn intent(&self) -> String {
-        match &self.route {
-            Some(route) => format!("{}.{}", route.agent, route.skill),
-            None if self.stage == Stage::None => "needs_clarification".to_owned(),
-            None => super::NONE.to_owned(),
-        }
+/// The metric label of a decision's intent: `agent.skill`, `none` (a stage was sure it is none
+/// of them) or `needs_clarification` (no stage was sure).
+pub(crate) fn intent(decision: &RouteDecision) -> String {
+    match &decision.route {
+        Some(route) => format!("{}.{}", route.agent, route.skill),
+        None if decision.stage == Stage::None => "needs_clarification".to_owned(),
+        None => super::NONE.to_owned(),
     }
 }
 
@@ -307,7 +280,7 @@ impl Routing {
             entities: entities::for_skill(parsed, skill.map_or(&[], |s| s.entities.as_slice())),
             candidates: Vec::new(),
             cached: decision.cached,
-            degraded: decision.degraded.clone(),
+            degraded: decision.degraded.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
 
@@ -331,7 +304,7 @@ impl Routing {
             entities: parsed,
             candidates: candidates.iter().map(|c| self.candidate(c)).collect(),
             cached: decision.cached,
-            degraded: decision.degraded.clone(),
+            degraded: decision.degraded.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
 }

@@ -68,9 +68,17 @@ impl Conversations for RedisConversations {
             .lrange(self.key(session), 0, stop)
             .await
             .map_err(unavailable)?;
-        raw.iter()
-            .map(|b| serde_json::from_slice(b).map_err(|e| StateError::Corrupt(Box::new(e))))
-            .collect()
+        // A turn that cannot be read (written by an earlier version) is skipped, not the session.
+        Ok(raw
+            .iter()
+            .filter_map(|b| match serde_json::from_slice(b) {
+                Ok(turn) => Some(turn),
+                Err(err) => {
+                    tracing::debug!(%err, "skipping an unreadable conversation turn");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn record(&self, session: &str, turn: ConversationTurn) -> Result<(), StateError> {
