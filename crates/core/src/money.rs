@@ -59,9 +59,14 @@ impl Money {
         }
         Ok(Self {
             amount,
-            currency: currency
-                .map(|c| c.trim().to_ascii_uppercase())
-                .filter(|c| !c.is_empty()),
+            currency: currency.and_then(|mut c| {
+                // In place: most currencies arrive trimmed and upper case already.
+                if c.trim().len() != c.len() {
+                    c = c.trim().to_owned();
+                }
+                c.make_ascii_uppercase();
+                (!c.is_empty()).then_some(c)
+            }),
         })
     }
 
