@@ -82,9 +82,10 @@ validate-deploy:
 	scripts/validate-deploy.sh
 
 ## Throughput and latency against baselines measured in the same run (installs wrk if needed);
-## BENCH_BEFORE=<revision or directory> runs an earlier IntentMesh in the same run too.
+## BENCH_BEFORE=<revision or directory> runs an earlier IntentMesh in the same run too, and
+## BENCH_ROUNDS=<n> interleaves n rounds (medians, and the spread of the ratio to before).
 bench:
-	BENCH_BEFORE="$(BENCH_BEFORE)" bench/run.sh
+	BENCH_BEFORE="$(BENCH_BEFORE)" BENCH_ROUNDS="$(BENCH_ROUNDS)" bench/run.sh
 
 ## The image, tagged <REGISTRY>/intentmesh:<TAG> (add PUSH=--push to push it).
 build:

@@ -8,6 +8,10 @@
 # same run (its rows are `before-…`, and ours get a "vs before" ratio): a revision is built once
 # into target/bench-before/<commit>/ from a temporary worktree; a directory must hold that build's
 # `intentmesh` and `intentmesh-async-bench`.
+#
+# `BENCH_ROUNDS=N` measures every scenario N times, interleaved (before and this tree swap order
+# each round), and reports each scenario's median round with the spread of its ratio to before:
+# on a noisy machine that spread is the run-to-run noise a difference must exceed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +19,7 @@ DURATION="${BENCH_DURATION:-10}"
 CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 THREADS="${BENCH_THREADS:-2}"
 BEFORE="${BENCH_BEFORE:-}"
+ROUNDS="${BENCH_ROUNDS:-1}"
 
 if ! command -v wrk >/dev/null; then
     echo "installing wrk (Debian package)"
@@ -120,29 +125,49 @@ if [[ -n "$before_dir" ]]; then
     wait_ready http://127.0.0.1:18040/ready
 fi
 
-run() { # name url script
+run() { # name url script round
     echo "  $1 (${DURATION}s, $CONNECTIONS connections)" >&2
     wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "bench/wrk/$3.lua" "$2" >/dev/null # warm-up
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "bench/wrk/$3.lua" "$2" >"$work/$1.txt"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "bench/wrk/$3.lua" "$2" >"$work/$1.$4.txt"
+}
+# Before and this tree, in an order that swaps each round (what runs second may find the machine
+# warmer or busier).
+pair() { # path script round
+    if [[ -z "$before_dir" ]]; then
+        run "intentmesh-$1" "http://127.0.0.1:18000/process" "$2" "$3"
+    elif (( $3 % 2 )); then
+        run "before-$1" "http://127.0.0.1:18030/process" "$2" "$3"
+        run "intentmesh-$1" "http://127.0.0.1:18000/process" "$2" "$3"
+    else
+        run "intentmesh-$1" "http://127.0.0.1:18000/process" "$2" "$3"
+        run "before-$1" "http://127.0.0.1:18030/process" "$2" "$3"
+    fi
+}
+async_bench() { # binary gateway prefix output
+    "$1" --gateway "$2" --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$3" \
+        --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS" >"$4"
 }
 
-echo "measuring" >&2
-run baseline-pay http://127.0.0.1:18100/process pay
-[[ -z "$before_dir" ]] || run before-pay http://127.0.0.1:18030/process pay
-run intentmesh-pay http://127.0.0.1:18000/process pay
-run baseline-search http://127.0.0.1:18100/process search
-[[ -z "$before_dir" ]] || run before-search http://127.0.0.1:18030/process search
-run intentmesh-search http://127.0.0.1:18000/process search
-run intentmesh-search-uncached http://127.0.0.1:18010/process search
+for round in $(seq 1 "$ROUNDS"); do
+    echo "measuring (round $round of $ROUNDS)" >&2
+    run baseline-pay http://127.0.0.1:18100/process pay "$round"
+    pair pay pay "$round"
+    run baseline-search http://127.0.0.1:18100/process search "$round"
+    pair search search "$round"
+    run intentmesh-search-uncached http://127.0.0.1:18010/process search "$round"
+    echo "  async (${BENCH_TASKS:-3000} tasks)" >&2
+    ours=(target/release/intentmesh-async-bench http://127.0.0.1:18020 "$PREFIX" "$work/async.$round.txt")
+    theirs=("$before_dir/intentmesh-async-bench" http://127.0.0.1:18040 "$PREFIX-before"
+        "$work/async-before.$round.txt")
+    if [[ -z "$before_dir" ]]; then
+        async_bench "${ours[@]}"
+    elif (( round % 2 )); then
+        async_bench "${theirs[@]}"
+        async_bench "${ours[@]}"
+    else
+        async_bench "${ours[@]}"
+        async_bench "${theirs[@]}"
+    fi
+done
 
 python3 bench/report.py "$work"
-if [[ -n "$before_dir" ]]; then
-    echo "before ($BEFORE):"
-    "$before_dir/intentmesh-async-bench" --gateway http://127.0.0.1:18040 \
-        --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$PREFIX-before" \
-        --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS"
-    echo "this tree:"
-fi
-target/release/intentmesh-async-bench --gateway http://127.0.0.1:18020 \
-    --rabbitmq-url "$RABBITMQ_URL" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
-    --tasks "${BENCH_TASKS:-3000}" --concurrency "$CONNECTIONS"
