@@ -14,6 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let descriptor_path = out_dir.join("intentmesh_descriptor.bin");
     std::fs::write(&descriptor_path, prost::Message::encode_to_vec(&fds))?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Our codec: a request that cannot be decoded is the caller's mistake (src/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::WireCodec")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! here (`TryFrom`, refusing what the domain cannot hold), and a domain value becomes a message
 //! (`From`).
 
+pub mod codec;
 mod convert;
 
 mod generated {

@@ -25,7 +25,9 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tower::{Service, ServiceBuilder, util::BoxCloneSyncService};
 
-use crate::resilience::{BreakerError, CircuitBreaker, CircuitBreakerLayer, Classify};
+use crate::resilience::{
+    BreakerError, CircuitBreaker, CircuitBreakerLayer, Classify, caller_deadline,
+};
 
 /// A channel to `url` that connects on first use and reconnects by itself.
 pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
@@ -108,27 +110,50 @@ where
 }
 
 /// [`Call`] → `tonic::Request`: the deadline becomes `grpc-timeout`, the current span's context
-/// `traceparent`.
+/// `traceparent`. The deadline is also kept here: a target that has not answered by then is left
+/// (a hung connection holds no caller past its budget), and a status that ends the call after the
+/// deadline is marked as the caller's deadline running out ([`caller_deadline`]), which no breaker
+/// counts.
 #[derive(Debug, Clone)]
 pub struct Propagate<S>(S);
 
 impl<S, T> Service<Call<T>> for Propagate<S>
 where
-    S: Service<tonic::Request<T>>,
+    S: Service<tonic::Request<T>, Error = tonic::Status>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Error = tonic::Status;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, tonic::Status>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 
     fn call(&mut self, call: Call<T>) -> Self::Future {
+        let deadline = call.deadline;
         let mut request = tonic::Request::new(call.message);
-        request.set_timeout(call.deadline.saturating_duration_since(Instant::now()));
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         crate::propagation::inject_grpc(&mut request);
-        self.0.call(request)
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout_at(deadline, answer).await {
+                Ok(Err(status))
+                    if Instant::now() >= deadline
+                        && matches!(
+                            status.code(),
+                            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+                        ) =>
+                {
+                    Err(caller_deadline(status))
+                }
+                Ok(answer) => answer,
+                Err(_) => Err(caller_deadline(tonic::Status::deadline_exceeded(
+                    "no answer before the deadline",
+                ))),
+            }
+        })
     }
 }
 
@@ -239,6 +264,55 @@ mod tests {
         let err = stack.oneshot(Call::new(7, deadline())).await.unwrap_err();
         assert!(matches!(err, BreakerError::Inner(s) if s.code() == tonic::Code::InvalidArgument));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+    }
+
+    /// A target that does not answer within the deadline is left then, and that is the caller's
+    /// deadline: the breaker does not count it, however often it happens.
+    #[tokio::test]
+    async fn a_call_ends_at_its_deadline_and_no_breaker_counts_it() {
+        let config = BreakerConfig {
+            failure_threshold: 1,
+            ..BreakerConfig::default()
+        };
+        let breaker = CircuitBreaker::new("t", config);
+        let hung = tower::service_fn(|_req: tonic::Request<u32>| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<u32, tonic::Status>(0)
+        });
+        let stack = outbound(hung, breaker.clone(), grpc_outcome::<u32>, Retries::NONE);
+        for _ in 0..3 {
+            let started = Instant::now();
+            let soon = started + Duration::from_millis(20);
+            let err = stack.clone().oneshot(Call::new(1, soon)).await.unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(5));
+            assert!(
+                matches!(&err, BreakerError::Inner(s) if s.code() == tonic::Code::DeadlineExceeded && crate::resilience::is_caller_deadline(s)),
+                "{err}"
+            );
+        }
+        assert_eq!(breaker.state(), crate::resilience::BreakerState::Closed);
+    }
+
+    /// Load shedding by the target does not open its breaker either.
+    #[tokio::test]
+    async fn shedding_does_not_open_the_breaker() {
+        let config = BreakerConfig {
+            failure_threshold: 1,
+            ..BreakerConfig::default()
+        };
+        let breaker = CircuitBreaker::new("t", config);
+        let (svc, _) = counting(vec![tonic::Code::ResourceExhausted; 5]);
+        let stack = outbound(svc, breaker.clone(), grpc_outcome::<u32>, Retries::NONE);
+        for _ in 0..5 {
+            assert!(
+                stack
+                    .clone()
+                    .oneshot(Call::new(1, deadline()))
+                    .await
+                    .is_err()
+            );
+        }
+        assert_eq!(breaker.state(), crate::resilience::BreakerState::Closed);
     }
 
     #[tokio::test]

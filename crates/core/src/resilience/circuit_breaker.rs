@@ -161,23 +161,6 @@ where
     }
 }
 
-/// What a gRPC call's result means for its target's breaker: timeouts and unreachable or broken
-/// targets count as failures; a caller's mistakes (bad input, not found, conflicts) do not.
-pub fn grpc_outcome<T>(result: &Result<T, tonic::Status>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Success,
-        Err(status) => match status.code() {
-            tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Internal
-            | tonic::Code::Unknown
-            | tonic::Code::ResourceExhausted
-            | tonic::Code::DataLoss => Outcome::Failure,
-            _ => Outcome::Ignored,
-        },
-    }
-}
-
 #[derive(Debug)]
 struct Inner {
     state: BreakerState,

@@ -2,8 +2,10 @@
 //! outbound stack (`crate::client`), which puts the breaker between them.
 
 pub mod circuit_breaker;
+pub mod classify;
 
 pub use circuit_breaker::{
     BreakerConfig, BreakerConfigs, BreakerError, BreakerState, CircuitBreaker, CircuitBreakerLayer,
-    Classify, Outcome, Permit, grpc_outcome,
+    Classify, Outcome, Permit,
 };
+pub use classify::{caller_deadline, grpc_outcome, is_caller_deadline};
