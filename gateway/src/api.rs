@@ -19,7 +19,9 @@ pub struct ProcessRequest {
     pub user_id: String,
     /// Facts the caller already knows; they win over what is read from the message. Known keys:
     /// `amount`, `currency`, `order_id`, `query`, `category`, `price_range` (`{min, max}`),
-    /// `min_price`, `max_price`, `page`, `page_size`, `session_id` (a conversation).
+    /// `min_price`, `max_price`, `page`, `page_size`, `session_id` (a conversation). At most 8
+    /// levels deep, 64 keys and 16 KiB as JSON (`MAX_CONTEXT_DEPTH`, `MAX_CONTEXT_KEYS`,
+    /// `MAX_CONTEXT_BYTES`); past that, `400 invalid_field`.
     #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
     /// Skip classification: the agent to run.

@@ -11,6 +11,9 @@ use intentmesh_tasks::AsyncConfig;
 pub(crate) const ROOT_AGENT_URL: &str = "ROOT_AGENT_URL";
 pub(crate) const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub(crate) const MAX_PREFER_WAIT_SECS: &str = "MAX_PREFER_WAIT_SECS";
+pub(crate) const MAX_CONTEXT_DEPTH: &str = "MAX_CONTEXT_DEPTH";
+pub(crate) const MAX_CONTEXT_KEYS: &str = "MAX_CONTEXT_KEYS";
+pub(crate) const MAX_CONTEXT_BYTES: &str = "MAX_CONTEXT_BYTES";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +41,13 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// The longest `Prefer: wait=N` honoured (`MAX_PREFER_WAIT_SECS`, default 30).
     pub max_wait: Duration,
+    /// How deep `context` may nest objects and arrays (`MAX_CONTEXT_DEPTH`, default 8; the
+    /// context itself is level 1). Far below what the agents' gRPC decoders take.
+    pub max_context_depth: usize,
+    /// Keys in `context`, counted at every level (`MAX_CONTEXT_KEYS`, default 64).
+    pub max_context_keys: usize,
+    /// `context` as compact JSON, in bytes (`MAX_CONTEXT_BYTES`, default 16 KiB).
+    pub max_context_bytes: usize,
 }
 
 impl Default for Limits {
@@ -48,8 +58,20 @@ impl Default for Limits {
             max_user_id_chars: 128,
             request_timeout: Duration::from_secs(10),
             max_wait: Duration::from_secs(30),
+            max_context_depth: 8,
+            max_context_keys: 64,
+            max_context_bytes: 16 * 1024,
         }
     }
+}
+
+/// A count that must be at least 1.
+fn positive(env: &impl Env, name: &str, default: usize) -> Result<usize, ConfigError> {
+    let value: usize = parse_or(env, name, default)?;
+    if value == 0 {
+        return Err(ConfigError::new(name, "0", "must be at least 1"));
+    }
+    Ok(value)
 }
 
 pub const DEFAULT_ROOT_URL: &str = "http://127.0.0.1:8003";
@@ -75,6 +97,9 @@ impl Config {
             max_user_id_chars: defaults.max_user_id_chars,
             request_timeout: server.request_timeout,
             max_wait: seconds_or(env, MAX_PREFER_WAIT_SECS, defaults.max_wait)?,
+            max_context_depth: positive(env, MAX_CONTEXT_DEPTH, defaults.max_context_depth)?,
+            max_context_keys: parse_or(env, MAX_CONTEXT_KEYS, defaults.max_context_keys)?,
+            max_context_bytes: positive(env, MAX_CONTEXT_BYTES, defaults.max_context_bytes)?,
         };
         Ok(Self {
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,

@@ -7,6 +7,7 @@ mod examples;
 mod faults;
 mod grpc;
 mod launcher;
+mod limits;
 mod observability;
 mod payments;
 mod proxy;

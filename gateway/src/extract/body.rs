@@ -114,6 +114,7 @@ fn parse(body: Result<Bytes, BytesRejection>, limits: &Limits) -> Result<Process
         Some(Value::Object(map)) => map,
         Some(_) => return Err(invalid("context", "an object")),
     };
+    check_context(&context, limits)?;
     let agent = match object.remove("agent") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -137,6 +138,66 @@ fn parse(body: Result<Bytes, BytesRejection>, limits: &Limits) -> Result<Process
         agent,
         mode,
     })
+}
+
+/// `context` within its limits: nesting, keys and size. Each service decodes it again (as a
+/// protobuf `Struct`, three messages deep per level), so what passes here is far from any
+/// decoder's limit.
+fn check_context(context: &Context, limits: &Limits) -> Result<(), ApiError> {
+    let mut keys = context.len();
+    let mut deepest = 1;
+    // (value, its depth): objects and arrays nest; the context itself is level 1.
+    let mut pending: Vec<(&Value, usize)> = context.values().map(|v| (v, 1)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => {
+                keys += map.len();
+                Box::new(map.values())
+            }
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        if deepest > limits.max_context_depth {
+            return Err(too_much(
+                format!(
+                    "context nests deeper than {} levels",
+                    limits.max_context_depth
+                ),
+                "max_depth",
+                limits.max_context_depth,
+            ));
+        }
+        pending.extend(children.map(|v| (v, depth + 1)));
+    }
+    if keys > limits.max_context_keys {
+        return Err(too_much(
+            format!(
+                "context has {keys} keys; at most {} are allowed",
+                limits.max_context_keys
+            ),
+            "max_keys",
+            limits.max_context_keys,
+        ));
+    }
+    let bytes = serde_json::to_vec(context).map_or(usize::MAX, |b| b.len());
+    if bytes > limits.max_context_bytes {
+        return Err(too_much(
+            format!(
+                "context is {bytes} bytes as JSON; at most {} are allowed",
+                limits.max_context_bytes
+            ),
+            "max_bytes",
+            limits.max_context_bytes,
+        ));
+    }
+    Ok(())
+}
+
+fn too_much(message: String, limit: &str, value: usize) -> ApiError {
+    ApiError::new(ErrorCode::InvalidField, message)
+        .with("field", "context")
+        .with(limit, value)
 }
 
 fn is_length_limit(rejection: &BytesRejection) -> bool {
@@ -229,6 +290,56 @@ mod tests {
         assert_eq!(code(&long), ErrorCode::MessageTooLong);
         let ok = format!(r#"{{"message":"{}","user_id":"u"}}"#, "é".repeat(4_000));
         assert!(parse_json(&ok).is_ok());
+    }
+
+    fn nested(levels: usize) -> String {
+        let mut context = "1".to_owned();
+        for _ in 0..levels {
+            context = format!(r#"{{"a":{context}}}"#);
+        }
+        format!(r#"{{"message":"x","user_id":"u","context":{context}}}"#)
+    }
+
+    /// Nesting, keys and size of `context` are bounded, each refusal naming the field and limit.
+    #[test]
+    fn context_is_bounded() {
+        // `{"a":{"a":…1}}`: the context is level 1, each object one more.
+        assert!(parse_json(&nested(8)).is_ok());
+        let err = parse_json(&nested(9)).unwrap_err().0;
+        assert_eq!(err.code, ErrorCode::InvalidField);
+        assert_eq!(err.details["field"], "context");
+        assert_eq!(err.details["max_depth"], "8");
+        // Past serde_json's own recursion limit (128), the body is not JSON we read.
+        let err = parse_json(&nested(5_000)).unwrap_err().0;
+        assert_eq!(
+            err.code,
+            ErrorCode::InvalidJson,
+            "refused, never overflowed"
+        );
+        let arrays = format!(
+            r#"{{"message":"x","user_id":"u","context":{{"a":{}1{}}}}}"#,
+            "[".repeat(20),
+            "]".repeat(20)
+        );
+        assert_eq!(parse_json(&arrays).unwrap_err().0.details["max_depth"], "8");
+
+        let keys: Vec<String> = (0..65).map(|i| format!(r#""k{i}":1"#)).collect();
+        let body = format!(
+            r#"{{"message":"x","user_id":"u","context":{{{}}}}}"#,
+            keys.join(",")
+        );
+        let err = parse_json(&body).unwrap_err().0;
+        assert_eq!(
+            (err.code, err.details["max_keys"].as_str()),
+            (ErrorCode::InvalidField, "64")
+        );
+
+        let big = format!(
+            r#"{{"message":"x","user_id":"u","context":{{"note":"{}"}}}}"#,
+            "x".repeat(17 * 1024)
+        );
+        let err = parse_json(&big).unwrap_err().0;
+        assert_eq!(err.details["max_bytes"], "16384");
     }
 
     /// The documented body (`api::ProcessRequest` in the OpenAPI description) and this reader
