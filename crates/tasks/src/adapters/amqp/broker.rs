@@ -163,29 +163,32 @@ async fn open_consumer(
 ) -> Result<(Channel, lapin::Consumer), BrokerError> {
     let name = format!("{}-consume-{agent}-{attempt}", pool.name());
     let connection = pool::connect(pool.url(), &name, pool.timeout).await?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(failed("opening a channel"))?;
-    // The channel keeps the connection open; the `Connection` handle itself may go.
-    drop(connection);
-    pool.declare(&channel, Use::Agent(agent))
-        .await
-        .map_err(failed("declaring queues"))?;
-    channel
-        .basic_qos(prefetch.max(1), BasicQosOptions::default())
-        .await
-        .map_err(failed("setting the prefetch"))?;
-    let consumer = channel
-        .basic_consume(
-            pool.names.tasks(agent).into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(failed("starting a consumer"))?;
-    Ok((channel, consumer))
+    pool::within(pool.timeout, "starting a consumer", async {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(failed("opening a channel"))?;
+        // The channel keeps the connection open; the `Connection` handle itself may go.
+        drop(connection);
+        pool.declare(&channel, Use::Agent(agent))
+            .await
+            .map_err(failed("declaring queues"))?;
+        channel
+            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(failed("setting the prefetch"))?;
+        let consumer = channel
+            .basic_consume(
+                pool.names.tasks(agent).into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(failed("starting a consumer"))?;
+        Ok((channel, consumer))
+    })
+    .await
 }
 
 /// Feeds deliveries into `tx` until it closes or `stop` fires, reconnecting after any failure.

@@ -70,6 +70,18 @@ pub(crate) async fn connect(
         .map_err(failed("connecting"))
 }
 
+/// `op` within `timeout`: a broker that stops answering mid-operation (a connection cut, a
+/// half-open socket) must not hold a pool slot, or a consumer, for ever.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    what: &'static str,
+    op: impl std::future::Future<Output = Result<T, BrokerError>>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(timeout, op)
+        .await
+        .map_err(|_| BrokerError::unavailable(what, format!("no answer within {timeout:?}")))?
+}
+
 impl ChannelPool {
     pub(crate) fn new(config: &AmqpConfig, name: &str) -> Self {
         Self {
@@ -134,14 +146,18 @@ impl ChannelPool {
                 self.timeout,
             )
             .await?;
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(failed("opening a channel"))?;
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .map_err(failed("turning on publisher confirms"))?;
+            let channel = within(self.timeout, "opening a channel", async {
+                let channel = connection
+                    .create_channel()
+                    .await
+                    .map_err(failed("opening a channel"))?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .map_err(failed("turning on publisher confirms"))?;
+                Ok(channel)
+            })
+            .await?;
             *slot = Some(Slot {
                 connection,
                 channel,
@@ -156,9 +172,15 @@ impl ChannelPool {
             Use::Events => String::new(),
         };
         if !s.declared.contains(&key) {
-            if let Err(err) = self.declare(&s.channel, purpose).await {
+            let declared = within(self.timeout, "declaring queues", async {
+                self.declare(&s.channel, purpose)
+                    .await
+                    .map_err(|err| BrokerError::unavailable("declaring queues", err))
+            })
+            .await;
+            if let Err(err) = declared {
                 *slot = None;
-                return Err(BrokerError::unavailable("declaring queues", err));
+                return Err(err);
             }
             s.declared.insert(key);
         }
@@ -188,7 +210,9 @@ impl ChannelPool {
         let mut slot = self.slots[index].lock().await;
         if let Some(s) = slot.take() {
             // Best effort: the connection is usually dead already.
-            let _ = s.connection.close(320, "reconnecting".into()).await;
+            let _ =
+                tokio::time::timeout(self.timeout, s.connection.close(320, "reconnecting".into()))
+                    .await;
         }
     }
 
