@@ -9,6 +9,12 @@
 # into target/bench-before/<commit>/ from a temporary worktree; a directory must hold that build's
 # `intentmesh` and `intentmesh-async-bench`.
 #
+# Then the overload scenario (`intentmesh-crowd`): BENCH_CROWD_CONNECTIONS (10,000) keep-alive
+# clients send the synchronous search for BENCH_CROWD_SECS (60) after a BENCH_CROWD_RAMP_SECS (10)
+# ramp, with `ulimit -n` raised to the hard limit; it prints answers by status, `overloaded`
+# answers, transport errors, p50/p99 of successes, the server's peak RSS and any breaker seen open
+# (also against the before build, when there is one). BENCH_CROWD_CONNECTIONS=0 skips it.
+#
 # `BENCH_ROUNDS=N` measures every scenario N times, interleaved (before and this tree swap order
 # each round), and reports each scenario's median round with the spread of its ratio to before:
 # on a noisy machine that spread is the run-to-run noise a difference must exceed.
@@ -27,7 +33,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release --locked -p intentmesh --bin intentmesh -p intentmesh-bench \
-    --bin intentmesh-baseline --bin intentmesh-async-bench
+    --bin intentmesh-baseline --bin intentmesh-async-bench --bin intentmesh-crowd
 
 before_dir=""
 if [[ -n "$BEFORE" && -d "$BEFORE" ]]; then
@@ -171,3 +177,26 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 bench/report.py "$work"
+
+CROWD="${BENCH_CROWD_CONNECTIONS:-10000}"
+if (( CROWD > 0 )); then
+    # Each process holds one descriptor per connection: the clients here, the gateway there.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    if (( CROWD + 200 > $(ulimit -n) )); then
+        CROWD=$(( $(ulimit -n) - 200 ))
+        echo "ulimit -n is $(ulimit -n): the crowd is $CROWD connections" >&2
+    fi
+    crowd() { # name gateway root pid
+        echo "  overload: $CROWD connections on $1 (${BENCH_CROWD_SECS:-60}s)" >&2
+        target/release/intentmesh-crowd --name "$1" --gateway "$2" --connections "$CROWD" \
+            --duration-secs "${BENCH_CROWD_SECS:-60}" --ramp-secs "${BENCH_CROWD_RAMP_SECS:-10}" \
+            --pid "$4" --metrics "$2/metrics" --metrics "$3/metrics"
+    }
+    echo
+    echo "Overload: the synchronous search, $CROWD connections"
+    crowd intentmesh-search-crowd http://127.0.0.1:18000 http://127.0.0.1:18003 "${pids[0]}"
+    if [[ -n "$before_dir" ]]; then
+        crowd before-search-crowd http://127.0.0.1:18030 http://127.0.0.1:18033 "${pids[4]}" \
+            | tail -n +3
+    fi
+fi

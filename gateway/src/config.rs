@@ -8,12 +8,16 @@ use intentmesh_core::{
 };
 use intentmesh_tasks::AsyncConfig;
 
+use crate::FollowerLimits;
+
 pub(crate) const ROOT_AGENT_URL: &str = "ROOT_AGENT_URL";
 pub(crate) const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub(crate) const MAX_PREFER_WAIT_SECS: &str = "MAX_PREFER_WAIT_SECS";
 pub(crate) const MAX_CONTEXT_DEPTH: &str = "MAX_CONTEXT_DEPTH";
 pub(crate) const MAX_CONTEXT_KEYS: &str = "MAX_CONTEXT_KEYS";
 pub(crate) const MAX_CONTEXT_BYTES: &str = "MAX_CONTEXT_BYTES";
+pub(crate) const SSE_MAX_FOLLOWERS: &str = "SSE_MAX_FOLLOWERS";
+pub(crate) const SSE_MAX_FOLLOWERS_PER_USER: &str = "SSE_MAX_FOLLOWERS_PER_USER";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +30,9 @@ pub struct Config {
     pub tasks: AsyncConfig,
     /// The breaker in front of the root agent (`CIRCUIT_ROOT_*`, else `CIRCUIT_*`).
     pub root_breaker: BreakerConfig,
+    /// Task event streams open at once (`SSE_MAX_FOLLOWERS`, default 2,000) and per user
+    /// (`SSE_MAX_FOLLOWERS_PER_USER`, default 16).
+    pub followers: FollowerLimits,
 }
 
 /// Request limits (docs/ARCHITECTURE.md, "The gateway").
@@ -101,7 +108,20 @@ impl Config {
             max_context_keys: parse_or(env, MAX_CONTEXT_KEYS, defaults.max_context_keys)?,
             max_context_bytes: positive(env, MAX_CONTEXT_BYTES, defaults.max_context_bytes)?,
         };
+        let followers = FollowerLimits {
+            per_process: positive(
+                env,
+                SSE_MAX_FOLLOWERS,
+                FollowerLimits::default().per_process,
+            )?,
+            per_user: positive(
+                env,
+                SSE_MAX_FOLLOWERS_PER_USER,
+                FollowerLimits::default().per_user,
+            )?,
+        };
         Ok(Self {
+            followers,
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,
             root_url,

@@ -70,7 +70,7 @@ fn agent_request(
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
         (status = 422, description = "Entities that cannot be acted on (an amount, a currency)", body = ErrorEnvelope),
         (status = 502, description = "A downstream service answered something unusable", body = ErrorEnvelope),
-        (status = 503, description = "A downstream service is unavailable or its circuit is open (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 503, description = "A downstream service is unavailable or its circuit is open, or the mesh is at capacity (`overloaded`); see `Retry-After`", body = ErrorEnvelope),
         (status = 504, description = "The request ran out of time downstream", body = ErrorEnvelope),
     ),
 )]
@@ -181,7 +181,7 @@ async fn queued_answer(
         (status = 200, description = "The routing decision", body = RouteAnswer),
         (status = 400, description = "A malformed request", body = ErrorEnvelope),
         (status = 422, description = "Entities that cannot be read (a context field of the wrong type)", body = ErrorEnvelope),
-        (status = 503, description = "The root agent is unavailable or its circuit is open", body = ErrorEnvelope),
+        (status = 503, description = "The root agent is unavailable or its circuit is open, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn route(

@@ -9,24 +9,29 @@ mod config;
 mod convert;
 mod error;
 pub mod extract;
+mod followers;
 mod handlers;
 pub mod openapi;
 mod request_id;
 mod root;
+mod server;
 mod tasks;
 
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, FromRef, Request},
+    extract::{DefaultBodyLimit, FromRef, Request, State},
     middleware::{self, Next},
     response::Response,
     routing::{get, post},
 };
 use intentmesh_core::{
+    ErrorCode,
     metrics::{MetricsLayer, ServiceMetrics},
-    serve::{ServeError, TraceLayer, TrackedListener, drain_within},
+    resilience::{Admission, AdmissionLayer},
+    serve::{ServeError, TraceLayer, drain_within},
 };
 use intentmesh_tasks::TaskPorts;
 use tokio::net::TcpListener;
@@ -34,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, DEFAULT_ROOT_URL, Limits};
 pub use error::ApiError;
+pub use followers::FollowerLimits;
 pub use request_id::RequestId;
 
 pub const SERVICE_NAME: &str = "gateway";
@@ -49,6 +55,9 @@ pub struct Shared {
     limits: Limits,
     metrics: Arc<ServiceMetrics>,
     tasks: Option<TaskPorts>,
+    admission: Admission,
+    body_read_timeout: std::time::Duration,
+    followers: followers::Followers,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,16 +75,25 @@ impl FromRef<AppState> for Limits {
 }
 
 impl AppState {
-    /// The stacks to the root agent over one lazily connected channel (nothing is dialled yet),
-    /// its breaker reported in `metrics`; with `tasks`, the task API reads from them.
+    /// The stacks to the root agent over lazily connected channels (nothing is dialled yet),
+    /// its breaker and the gateway's admission reported in `metrics`; with `tasks`, the task API
+    /// reads from them.
     pub fn new(
         config: &Config,
         metrics: Arc<ServiceMetrics>,
         tasks: Option<TaskPorts>,
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self(Arc::new(Shared {
-            root: root::Root::new(config.root_url(), config.root_breaker, Arc::clone(&metrics))?,
+            root: root::Root::new(
+                config.root_url(),
+                config.server.connections_per_target,
+                config.root_breaker,
+                Arc::clone(&metrics),
+            )?,
             limits: config.limits,
+            admission: Admission::reported_in(config.server.admission, Arc::clone(&metrics)),
+            body_read_timeout: config.server.connections.body_read_timeout,
+            followers: followers::Followers::new(config.followers),
             metrics,
             tasks,
         })))
@@ -86,6 +104,13 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let metrics = Arc::clone(&state.metrics);
     let max_body = state.limits.max_body_bytes;
+    let admission = AdmissionLayer::new(
+        state.admission.clone(),
+        server::HttpAdmission {
+            limits: state.limits,
+        },
+    );
+
     Router::new()
         .route("/process", post(handlers::process))
         .route("/route", post(handlers::route))
@@ -98,16 +123,62 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        // Read inside-out: the body limit applies to extraction; errors are logged once, as they
-        // leave; every request has its id (on its span, its error bodies and its answer) before
-        // that; metrics see every request, including rejected ones.
+        // Read inside-out: the body limit applies to extraction; work waits for admission
+        // (refused: 503 overloaded) with its body already read, so a slow sender holds a
+        // connection, never a turn; errors are logged once, as they leave; every request has its
+        // id (on its span, its error bodies and its answer) before that; metrics see every
+        // request, including rejected ones.
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(admission)
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn(log_errors))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(MetricsLayer::new(metrics))
         // Outermost: every request's span, continuing a caller's `traceparent` if it sent one.
         .layer(TraceLayer::new(SERVICE_NAME))
         .with_state(state)
+}
+
+/// Reads a request's body in full (at most `MAX_BODY_BYTES`, within `BODY_READ_TIMEOUT_SECS`)
+/// before it waits for admission.
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let limit = state.limits.max_body_bytes;
+    let read = tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit));
+    let err = match read.await {
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+        }
+        Ok(Err(err)) if is_length_limit(&err) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than allowed",
+        )
+        .with("max_bytes", limit),
+        Ok(Err(err)) => ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("cannot read the body: {err}"),
+        ),
+        Err(_) => ApiError::new(ErrorCode::InvalidRequest, "the body did not arrive in time")
+            .with("timeout_secs", state.body_read_timeout.as_secs_f64()),
+    };
+    err.into_response()
+}
+
+/// Whether reading a body failed on its size limit.
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Logs each error response once, where it leaves the gateway (errors another IntentMesh service
@@ -118,7 +189,8 @@ async fn log_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if let Some(error::ErrorLogged(err)) = response.extensions().get::<error::ErrorLogged>() {
         let status = response.status().as_u16();
-        if status >= 500 && !err.relayed {
+        let shed = err.code == ErrorCode::Overloaded;
+        if status >= 500 && !err.relayed && !shed {
             tracing::warn!(%method, %path, status, code = %err.code, error = %err.chain(), "request failed");
         } else {
             tracing::debug!(%method, %path, status, code = %err.code, error = %err.chain(), "request refused");
@@ -138,9 +210,13 @@ pub async fn serve(
     let metrics = ServiceMetrics::new(SERVICE_NAME);
     let state = AppState::new(&config, Arc::clone(&metrics), tasks)?;
     tracing::info!(service = SERVICE_NAME, addr = %listener.local_addr()?, root = %config.root_url(), "serving HTTP");
-    let server = axum::serve(TrackedListener::new(listener, metrics), app(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let server = server::run(
+        app(state),
+        listener,
+        config.server.connections,
+        metrics,
+        shutdown.clone(),
+    );
     drain_within(
         server,
         &shutdown,

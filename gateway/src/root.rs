@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use intentmesh_core::{
     AgentError,
     agent::{AgentRequest, AgentResponse, RouteDecision},
-    client::{Call, Outbound, Retries, lazy_channel, outbound},
+    client::{Call, Outbound, Retries, outbound, pooled_channel},
     metrics::ServiceMetrics,
     resilience::{BreakerConfig, CircuitBreaker, Outcome, grpc_outcome},
 };
@@ -42,13 +42,15 @@ pub(crate) struct Root {
 }
 
 impl Root {
-    /// The stacks over one lazily connected channel to `url`; the breaker reports in `metrics`.
+    /// The stacks over `connections` lazily connected HTTP/2 connections to `url`; the breaker
+    /// reports in `metrics`.
     pub(crate) fn new(
         url: &str,
+        connections: usize,
         breaker: BreakerConfig,
         metrics: Arc<ServiceMetrics>,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = lazy_channel(url)?;
+        let channel = pooled_channel(url, connections)?;
         let breaker = CircuitBreaker::new("root", breaker).reported_in(metrics);
         let agent = AgentClient::new(channel.clone());
         let router = RouterClient::new(channel.clone());

@@ -87,7 +87,7 @@ async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
         (status = 200, description = "The task", body = TaskView),
         (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
         (status = 501, description = "Asynchronous processing is off", body = ErrorEnvelope),
-        (status = 503, description = "The task store is unavailable", body = ErrorEnvelope),
+        (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn get_task(
@@ -108,7 +108,7 @@ pub(crate) async fn get_task(
         (status = 200, description = "Canceled (also when it was already)", body = TaskView),
         (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
         (status = 409, description = "It has started or finished", body = ErrorEnvelope),
-        (status = 503, description = "The task store is unavailable", body = ErrorEnvelope),
+        (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn cancel_task(
@@ -160,6 +160,8 @@ struct Follow {
     id: String,
     seen: HashSet<(u64, EventKind)>,
     done: bool,
+    /// This follower's place under `SSE_MAX_FOLLOWERS`, given back when the stream goes.
+    _place: crate::followers::Place,
 }
 
 fn sse_event(event: &TaskEvent) -> Event {
@@ -171,7 +173,8 @@ fn sse_event(event: &TaskEvent) -> Event {
 }
 
 /// The task's events, each once, ending after the terminal one. The store is checked every
-/// second, so a terminal state whose event the log lost still ends the stream.
+/// second, so a terminal state whose event the log lost still ends the stream, and so does the
+/// record expiring. A client that leaves drops the stream, and with it the subscription.
 fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(f, |mut f| async move {
         if f.done {
@@ -183,6 +186,8 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {
                     match f.ports.store.get(&f.id).await {
                         Ok(Some(task)) if task.state.is_terminal() => Some(Ok(TaskEvent::of(&task))),
+                        // Expired: nothing more will happen to it.
+                        Ok(None) => return None,
                         _ => continue,
                     }
                 }
@@ -216,7 +221,7 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     responses(
         (status = 200, description = "An event stream; each `data` is a task event", content_type = "text/event-stream", body = crate::api::TaskEventData),
         (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
-        (status = 503, description = "The task store or the event log is unavailable", body = ErrorEnvelope),
+        (status = 503, description = "The task store or the event log is unavailable, or too many event streams are open (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn task_events(
@@ -225,6 +230,7 @@ pub(crate) async fn task_events(
 ) -> Result<Response, ApiError> {
     let ports = ports(&state)?.clone();
     let task = load(&ports, &id).await?;
+    let place = state.followers.join(&task.user_id)?;
     let events = ports
         .events
         .subscribe(task.id.as_str(), task.created_at)
@@ -236,6 +242,7 @@ pub(crate) async fn task_events(
         id: task.id.to_string(),
         seen: HashSet::new(),
         done: false,
+        _place: place,
     });
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -79,6 +79,18 @@ impl pb::agent_server::Agent for FakeRoot {
             }
             // A failure that is not ours: the root itself is broken.
             "broken" => return Err(Status::internal("boom")),
+            // The root sheds the request, as its admission control does past its limit.
+            "shed" => {
+                return Err(AgentError::new(ErrorCode::Overloaded, "busy")
+                    .retry_after(Duration::from_secs(1))
+                    .into());
+            }
+            // `slow <ms>`: answers after that long.
+            "slow" => {
+                let ms = words.next().unwrap().parse().unwrap();
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                search_reply()
+            }
             "queue" => {
                 let ports = self.tasks.as_ref().unwrap();
                 let queued = enqueue(ports, "search", request.clone()).await.unwrap();
@@ -134,12 +146,19 @@ impl TaskHandler for Searches {
 struct Harness {
     app: Router,
     tasks: TaskPorts,
+    metrics: Arc<ServiceMetrics>,
+    config: Config,
     _stop: tokio_util::sync::DropGuard,
 }
 
 /// The fake root on a real port, and the gateway's app in front of it (breaker opening after
 /// `failures` failures), with in-memory task ports a worker drains.
 async fn harness(failures: &str) -> Harness {
+    harness_with(failures, &[]).await
+}
+
+/// As [`harness`], with more settings.
+async fn harness_with(failures: &str, settings: &[(&'static str, &'static str)]) -> Harness {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let tasks = TaskPorts::memory(&AsyncConfig::embedded());
@@ -157,17 +176,20 @@ async fn harness(failures: &str) -> Harness {
     tokio::spawn(server);
     tokio::spawn(Worker::new("search", tasks.clone(), Arc::new(Searches)).run(stop.clone()));
     let url = format!("http://{addr}");
-    let env: HashMap<&str, &str> = HashMap::from([
+    let mut env: HashMap<&str, &str> = HashMap::from([
         ("ROOT_AGENT_URL", url.as_str()),
         ("CIRCUIT_ROOT_FAILURE_THRESHOLD", failures),
         ("CIRCUIT_ROOT_TIMEOUT_SECS", "30"),
     ]);
+    env.extend(settings.iter().copied());
     let config = Config::from_env(&env, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let state =
-        AppState::new(&config, ServiceMetrics::new("gateway"), Some(tasks.clone())).unwrap();
+    let metrics = ServiceMetrics::new("gateway");
+    let state = AppState::new(&config, Arc::clone(&metrics), Some(tasks.clone())).unwrap();
     Harness {
         app: app(state),
         tasks,
+        metrics,
+        config,
         _stop: stop.drop_guard(),
     }
 }
@@ -454,4 +476,168 @@ async fn the_committed_openapi_description_is_the_generated_one() {
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["paths"]["/process"]["post"].is_object());
     assert!(served["components"]["schemas"]["ErrorEnvelope"].is_object());
+}
+
+fn breaker_state(metrics: &ServiceMetrics) -> String {
+    metrics
+        .encode()
+        .lines()
+        .find(|l| l.starts_with("circuit_breaker_state{"))
+        .unwrap_or("circuit_breaker_state (never set)")
+        .to_owned()
+}
+
+fn assert_overloaded(status: StatusCode, headers: &axum::http::HeaderMap, body: &Value) {
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+}
+
+/// The root shedding load is the root at capacity, not failing: `503 overloaded` with
+/// `Retry-After`, as often as it happens, and the breaker stays closed for everyone else.
+#[tokio::test]
+async fn a_root_shedding_load_is_503_overloaded_and_never_opens_the_breaker() {
+    let h = harness("2").await;
+    for _ in 0..10 {
+        let (status, headers, body) = send(&h.app, process("shed")).await;
+        assert_overloaded(status, &headers, &body);
+    }
+    let (status, _, body) = send(&h.app, process("find lamps")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let breaker = breaker_state(&h.metrics);
+    assert!(breaker.ends_with(" 0"), "{breaker}");
+}
+
+/// Past the admission limit a request waits its turn for at most ADMISSION_MAX_WAIT_MS, then is
+/// `503 overloaded`; health and metrics are never held up; the turn comes back when the work ends.
+#[tokio::test]
+async fn past_the_admission_limit_a_request_waits_then_is_503_overloaded() {
+    let h = harness_with(
+        "5",
+        &[
+            ("ADMISSION_INITIAL_LIMIT", "1"),
+            ("ADMISSION_MIN_LIMIT", "1"),
+            ("ADMISSION_MAX_LIMIT", "1"),
+            ("ADMISSION_MAX_WAIT_MS", "200"),
+        ],
+    )
+    .await;
+    let slow = tokio::spawn({
+        let app = h.app.clone();
+        async move { send(&app, process("slow 1500")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let (status, headers, body) = send(&h.app, process("find lamps")).await;
+    assert_overloaded(status, &headers, &body);
+    assert_eq!(body["error"]["details"]["reason"], "wait_expired");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let health = Request::get("/health").body(Body::empty()).unwrap();
+    assert_eq!(send(&h.app, health).await.0, StatusCode::OK);
+
+    // A request that may wait longer than the slow one takes gets its turn.
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(&h.app, process("find lamps")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let metrics = h.metrics.encode();
+    assert!(
+        metrics.contains(r#"admission_refused_total{agent="gateway",reason="wait_expired"} 1"#),
+        "{metrics}"
+    );
+    let breaker = breaker_state(&h.metrics);
+    assert!(breaker.ends_with(" 0"), "{breaker}");
+}
+
+/// A task's event streams are capped per owner: past SSE_MAX_FOLLOWERS_PER_USER, 503
+/// `overloaded`; a stream closed by its client gives its place back.
+#[tokio::test]
+async fn task_event_streams_are_capped_per_user() {
+    let h = harness_with("5", &[("SSE_MAX_FOLLOWERS_PER_USER", "1")]).await;
+    // No payment worker here: the task stays queued, and its followers stay.
+    let request = AgentRequest {
+        user_id: "u".into(),
+        ..AgentRequest::default()
+    };
+    let task = enqueue(&h.tasks, "payment", request).await.unwrap().task.id;
+    let events = || {
+        Request::get(format!("/tasks/{task}/events"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let first = h.app.clone().oneshot(events()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let (status, headers, body) = send(&h.app, events()).await;
+    assert_overloaded(status, &headers, &body);
+    drop(first);
+    let again = h.app.clone().oneshot(events()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// Over a real socket: past MAX_CONNECTIONS a new connection is told `503 overloaded` and
+/// closed; a client that does not finish its headers within HEADER_READ_TIMEOUT_SECS is
+/// disconnected, and its slot serves the next one.
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = harness_with(
+        "5",
+        &[
+            ("MAX_CONNECTIONS", "2"),
+            ("HEADER_READ_TIMEOUT_SECS", "0.5"),
+        ],
+    )
+    .await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(intentmesh_gateway::serve(
+        h.config.clone(),
+        Some(h.tasks.clone()),
+        listener,
+        stop.clone(),
+    ));
+    let _stop = stop.drop_guard();
+
+    // Two slow clients: a partial request line each.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /hea").await.unwrap();
+        slow.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer))
+        .await
+        .expect("the refusal comes at once")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("\"overloaded\""), "{answer}");
+
+    // The slow ones are cut off by the header timeout...
+    for mut c in slow {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+            .await
+            .expect("a slow client is disconnected");
+        assert!(read.is_ok() || rest.is_empty());
+    }
+    // ...and their slots serve the next clients.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer).await;
+        if answer.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot came back: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

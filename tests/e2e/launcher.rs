@@ -2,6 +2,7 @@
 //! exits 64 naming the variable.
 
 use std::{
+    collections::HashMap,
     io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -10,7 +11,7 @@ use std::{
 use serde_json::json;
 
 /// Kills the child if the test fails before stopping it, so no server outlives its test.
-struct Running(std::process::Child);
+pub(crate) struct Running(pub(crate) std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -22,6 +23,16 @@ impl Drop for Running {
 /// Starts `intentmesh dev` on free ports with `settings` (and `DATABASE_URL` removed unless
 /// given), waits until its gateway is ready, and returns it with the gateway's URL.
 async fn start_dev(settings: &[(&str, &str)], stderr: Stdio) -> (Running, String) {
+    let (child, mut urls) = start_dev_services(settings, stderr).await;
+    let gateway = urls.remove("gateway").expect("the gateway's URL");
+    (child, gateway)
+}
+
+/// As [`start_dev`], returning every service's URL by name (gateway, payment, search, root).
+pub(crate) async fn start_dev_services(
+    settings: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Running, HashMap<String, String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_intentmesh"));
     command
         .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
@@ -37,23 +48,30 @@ async fn start_dev(settings: &[(&str, &str)], stderr: Stdio) -> (Running, String
         .stderr(stderr);
     let mut child = Running(command.spawn().expect("the intentmesh binary starts"));
     let stdout = child.0.stdout.take().unwrap();
-    let gateway = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.trim().strip_prefix("gateway").map(|rest| {
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-            })
-            .expect("the launcher prints the gateway URL")
+    let urls = tokio::task::spawn_blocking(move || {
+        // The banner names each service and its URL, the root last.
+        let mut urls = HashMap::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut words = line.split_whitespace();
+            if let (Some(name), Some(url)) = (words.next(), words.next())
+                && ["gateway", "payment", "search", "root"].contains(&name)
+                && url.starts_with("http://")
+            {
+                urls.insert(name.to_owned(), url.to_owned());
+                if name == "root" {
+                    break;
+                }
+            }
+        }
         // The rest of stdout is dropped: the launcher prints nothing more.
+        urls
     })
     .await
     .unwrap();
+    let gateway = urls
+        .get("gateway")
+        .expect("the launcher prints the gateway URL")
+        .clone();
     assert!(gateway.starts_with("http://127.0.0.1:"), "{gateway}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -66,7 +84,7 @@ async fn start_dev(settings: &[(&str, &str)], stderr: Stdio) -> (Running, String
         assert!(Instant::now() < deadline, "not ready in 20 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (child, gateway)
+    (child, urls)
 }
 
 #[tokio::test]

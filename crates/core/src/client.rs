@@ -10,8 +10,9 @@
 //!   → the generated client's method
 //! ```
 //!
-//! One HTTP/2 connection per downstream service. Spreading calls over two connections
-//! (`Channel::balance_list`) was measured in `make bench` and was no faster on two cores.
+//! `GRPC_CONNECTIONS_PER_TARGET` HTTP/2 connections per downstream service
+//! ([`pooled_channel`]), so that one connection's stream limit (`HTTP2_MAX_CONCURRENT_STREAMS`
+//! on the other side) never caps what a replica is asked to do.
 
 use std::{
     future::Future,
@@ -31,12 +32,36 @@ use crate::resilience::{
 
 /// A channel to `url` that connects on first use and reconnects by itself.
 pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(url)?.connect_lazy())
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true))
+}
+
+/// A channel over `connections` HTTP/2 connections to `url`, each connected on first use and
+/// reconnected by itself; calls go to the less loaded of two (tower's power of two choices).
+pub fn pooled_channel(url: &str, connections: usize) -> Result<Channel, tonic::transport::Error> {
+    if connections <= 1 {
+        return lazy_channel(url);
+    }
+    let endpoint = endpoint(url)?;
+    // Keyed by index: `balance_list` keys by URI, and would keep one of identical endpoints.
+    let (channel, changes) = Channel::balance_channel::<usize>(connections);
+    for key in 0..connections {
+        // The capacity is `connections`: there is room for every insert.
+        let _ = changes.try_send(tonic::transport::channel::Change::Insert(
+            key,
+            endpoint.clone(),
+        ));
+    }
+    // The set never changes; the balancer keeps its connections when the sender goes.
+    drop(changes);
+    Ok(channel)
 }
 
 /// One call: the message, and when its answer is needed by (the caller's deadline, carried on to

@@ -13,17 +13,20 @@ use futures::future::BoxFuture;
 use axum::{Json, http::StatusCode, response::IntoResponse, routing::get};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 
-pub use conn::{TrackedListener, TrackedStream};
+pub use conn::{Connections, Refuse, TrackedStream};
 pub use trace::TraceLayer;
 
 use crate::{
+    AgentError, ErrorCode,
     config::ServerConfig,
     metrics::{self, MetricsLayer, ServiceMetrics},
+    resilience::{
+        Admission, AdmissionLayer, AdmissionPolicy, Admit, Overloaded, admission::RETRY_AFTER,
+    },
 };
 
 /// A failure of something run beside a server.
@@ -199,18 +202,21 @@ impl AgentServer {
         let local = listener.local_addr()?;
         tracing::info!(service = %name, addr = %local, "serving gRPC and HTTP");
 
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map({
-            let metrics = Arc::clone(&metrics);
-            move |conn| conn.map(|stream| TrackedStream::new(stream, &metrics))
-        });
+        // gRPC peers are our own services with pooled connections: a refused one is closed.
+        let incoming =
+            Connections::new(config.connections, Arc::clone(&metrics)).incoming(listener);
+        let admission = Admission::reported_in(config.admission, Arc::clone(&metrics));
+        let limits = config.connections;
         let drained = shutdown.clone();
         let server = tonic::transport::Server::builder()
             .accept_http1(true)
             .timeout(config.request_timeout)
-            .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
-            .load_shed(true)
+            .max_concurrent_streams(limits.http2_max_concurrent_streams)
+            .http2_keepalive_interval(Some(limits.http2_keepalive))
+            .http2_keepalive_timeout(Some(limits.http2_keepalive))
             .layer(MetricsLayer::new(Arc::clone(&metrics)))
             .layer(TraceLayer::new(&name))
+            .layer(AdmissionLayer::new(admission, GrpcAdmission))
             .add_routes(tonic::service::Routes::from(router))
             .serve_with_incoming_shutdown(incoming, async move {
                 drained.cancelled().await;
@@ -242,6 +248,53 @@ impl AgentServer {
         );
         served?;
         ran.into_iter().collect()
+    }
+}
+
+/// Admission on an agent's port: every gRPC call but health, reflection and `Describe` (cheap,
+/// and what a caller needs to learn the server is busy), waiting no longer than its
+/// `grpc-timeout`; refused with `ResourceExhausted`, `overloaded` and `retry_after_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcAdmission;
+
+impl<B> AdmissionPolicy<B, tonic::body::Body> for GrpcAdmission {
+    fn admit(&self, request: &http::Request<B>) -> Admit {
+        let path = request.uri().path();
+        let exempt = path.starts_with("/grpc.")
+            || path.ends_with("/Describe")
+            || matches!(path, "/health" | "/ready" | "/metrics");
+        if exempt {
+            return Admit::Exempt;
+        }
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::deadline::parse_grpc_timeout)
+            .map(|t| tokio::time::Instant::now() + t);
+        Admit::Govern {
+            deadline,
+            sample: true,
+        }
+    }
+
+    fn refuse(&self, why: Overloaded) -> http::Response<tonic::body::Body> {
+        let err = AgentError::new(
+            ErrorCode::Overloaded,
+            "the service is at capacity; retry shortly",
+        )
+        .with("reason", why.reason())
+        .retry_after(RETRY_AFTER);
+        tonic::Status::from(err).into_http()
+    }
+
+    fn is_sample(&self, response: &http::Response<tonic::body::Body>) -> bool {
+        // A trailers-only answer carries its status in the headers: an error, not a sample.
+        response.status().is_success()
+            && response
+                .headers()
+                .get("grpc-status")
+                .is_none_or(|s| s.as_bytes() == b"0")
     }
 }
 
@@ -384,12 +437,7 @@ mod tests {
     struct Broke;
 
     fn config() -> ServerConfig {
-        ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            request_timeout: Duration::from_secs(5),
-            concurrency_limit_per_connection: 8,
-            shutdown_grace: Duration::from_secs(5),
-        }
+        ServerConfig::local(SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// A failing companion stops the server and every other companion, and is the error

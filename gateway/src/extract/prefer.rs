@@ -23,7 +23,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Prefer {
 }
 
 impl Prefer {
-    fn from_headers(headers: &HeaderMap) -> Self {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
         let mut prefer = Self::default();
         for value in headers.get_all("prefer") {
             let Ok(value) = value.to_str() else { continue };

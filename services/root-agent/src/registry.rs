@@ -146,14 +146,14 @@ impl Registry {
             .workers()
             .iter()
             .map(|endpoint| {
-                let channel =
-                    intentmesh_core::client::lazy_channel(&endpoint.url).map_err(|source| {
-                        RegistryError {
-                            url: intentmesh_core::config::mask_credentials(&endpoint.url)
-                                .into_owned(),
-                            source,
-                        }
-                    })?;
+                let channel = intentmesh_core::client::pooled_channel(
+                    &endpoint.url,
+                    config.server.connections_per_target,
+                )
+                .map_err(|source| RegistryError {
+                    url: intentmesh_core::config::mask_credentials(&endpoint.url).into_owned(),
+                    source,
+                })?;
                 Ok(Target {
                     endpoint: endpoint.clone(),
                     client: AgentClient::new(channel),

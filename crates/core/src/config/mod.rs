@@ -12,8 +12,12 @@ use std::{borrow::Cow, collections::HashMap, fmt, str::FromStr, sync::LazyLock, 
 use regex::Regex;
 
 pub use server::{
-    CONCURRENCY_LIMIT_PER_CONNECTION, DATABASE_POOL_SIZE, DATABASE_URL, DatabaseUrl,
-    MAX_MESSAGE_CHARS, REQUEST_TIMEOUT_SECS, SHUTDOWN_GRACE_SECS, ServerConfig, max_message_chars,
+    ADMISSION_INITIAL_LIMIT, ADMISSION_MAX_LIMIT, ADMISSION_MAX_QUEUE, ADMISSION_MAX_WAIT_MS,
+    ADMISSION_MIN_LIMIT, AdmissionConfig, BODY_READ_TIMEOUT_SECS, ConnectionLimits,
+    DATABASE_POOL_SIZE, DATABASE_URL, DatabaseUrl, GRPC_CONNECTIONS_PER_TARGET,
+    HEADER_READ_TIMEOUT_SECS, HTTP2_KEEPALIVE_SECS, HTTP2_MAX_CONCURRENT_STREAMS,
+    IDLE_TIMEOUT_SECS, MAX_CONNECTIONS, MAX_MESSAGE_CHARS, REQUEST_TIMEOUT_SECS,
+    SHUTDOWN_GRACE_SECS, ServerConfig, max_message_chars,
 };
 
 /// A source of configuration strings (the process environment, or a map in tests). Empty values

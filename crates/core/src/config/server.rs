@@ -5,7 +5,18 @@ use std::{net::SocketAddr, time::Duration};
 use super::{ConfigError, Env, parse_between, parse_or, seconds_or};
 
 pub const REQUEST_TIMEOUT_SECS: &str = "REQUEST_TIMEOUT_SECS";
-pub const CONCURRENCY_LIMIT_PER_CONNECTION: &str = "CONCURRENCY_LIMIT_PER_CONNECTION";
+pub const ADMISSION_INITIAL_LIMIT: &str = "ADMISSION_INITIAL_LIMIT";
+pub const ADMISSION_MIN_LIMIT: &str = "ADMISSION_MIN_LIMIT";
+pub const ADMISSION_MAX_LIMIT: &str = "ADMISSION_MAX_LIMIT";
+pub const ADMISSION_MAX_WAIT_MS: &str = "ADMISSION_MAX_WAIT_MS";
+pub const ADMISSION_MAX_QUEUE: &str = "ADMISSION_MAX_QUEUE";
+pub const MAX_CONNECTIONS: &str = "MAX_CONNECTIONS";
+pub const IDLE_TIMEOUT_SECS: &str = "IDLE_TIMEOUT_SECS";
+pub const HEADER_READ_TIMEOUT_SECS: &str = "HEADER_READ_TIMEOUT_SECS";
+pub const BODY_READ_TIMEOUT_SECS: &str = "BODY_READ_TIMEOUT_SECS";
+pub const HTTP2_MAX_CONCURRENT_STREAMS: &str = "HTTP2_MAX_CONCURRENT_STREAMS";
+pub const HTTP2_KEEPALIVE_SECS: &str = "HTTP2_KEEPALIVE_SECS";
+pub const GRPC_CONNECTIONS_PER_TARGET: &str = "GRPC_CONNECTIONS_PER_TARGET";
 pub const SHUTDOWN_GRACE_SECS: &str = "SHUTDOWN_GRACE_SECS";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const DATABASE_POOL_SIZE: &str = "DATABASE_POOL_SIZE";
@@ -23,45 +34,161 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Upper bound on any one request's handling time (`REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
-    /// In-flight requests per connection before new ones are shed
-    /// (`CONCURRENCY_LIMIT_PER_CONNECTION`).
-    pub concurrency_limit_per_connection: usize,
     /// How long in-flight work (requests, and a worker's tasks) may take to finish after shutdown
     /// begins (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: Duration,
+    /// How many requests run at once, and how long others wait (`ADMISSION_*`).
+    pub admission: AdmissionConfig,
+    /// Open connections, their timers and HTTP/2 limits.
+    pub connections: ConnectionLimits,
+    /// HTTP/2 connections to each gRPC service this one calls (`GRPC_CONNECTIONS_PER_TARGET`).
+    pub connections_per_target: usize,
+}
+
+/// Bounds and starting point of an admission controller (`crate::resilience::Admission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    pub initial_limit: usize,
+    pub min_limit: usize,
+    pub max_limit: usize,
+    /// The longest a request waits for a turn (less when its deadline comes sooner).
+    pub max_wait: Duration,
+    /// How many may wait at once; past it, a request is refused without waiting.
+    pub max_queue: usize,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            initial_limit: 64,
+            min_limit: 8,
+            max_limit: 1024,
+            max_wait: Duration::from_secs(5),
+            max_queue: 20_000,
+        }
+    }
+}
+
+/// What one process lets its clients' connections hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open connections (`MAX_CONNECTIONS`, default 16,384); past it new ones are refused
+    /// (HTTP: `503 overloaded`, then closed) while open ones are served.
+    pub max_connections: usize,
+    /// A connection that sends and receives nothing this long is closed (`IDLE_TIMEOUT_SECS`,
+    /// default 60; longer than HTTP/2 keep-alive pings and SSE keep-alive comments).
+    pub idle_timeout: Duration,
+    /// The longest a client may take to send a request's headers (`HEADER_READ_TIMEOUT_SECS`,
+    /// default 10).
+    pub header_read_timeout: Duration,
+    /// The longest a client may take to send a request's body (`BODY_READ_TIMEOUT_SECS`,
+    /// default 10).
+    pub body_read_timeout: Duration,
+    /// Concurrent streams per HTTP/2 connection (`HTTP2_MAX_CONCURRENT_STREAMS`, default 1,024).
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 keep-alive ping interval (`HTTP2_KEEPALIVE_SECS`, default 30).
+    pub http2_keepalive: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16_384,
+            idle_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            http2_max_concurrent_streams: 1024,
+            http2_keepalive: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Reads `MAX_CONNECTIONS`, the `*_TIMEOUT_SECS` and the `HTTP2_*` settings.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            max_connections: parse_between(env, MAX_CONNECTIONS, d.max_connections, 1..=1_000_000)?,
+            idle_timeout: seconds_or(env, IDLE_TIMEOUT_SECS, d.idle_timeout)?,
+            header_read_timeout: seconds_or(env, HEADER_READ_TIMEOUT_SECS, d.header_read_timeout)?,
+            body_read_timeout: seconds_or(env, BODY_READ_TIMEOUT_SECS, d.body_read_timeout)?,
+            http2_max_concurrent_streams: parse_between(
+                env,
+                HTTP2_MAX_CONCURRENT_STREAMS,
+                d.http2_max_concurrent_streams,
+                1..=100_000,
+            )?,
+            http2_keepalive: seconds_or(env, HTTP2_KEEPALIVE_SECS, d.http2_keepalive)?,
+        })
+    }
+}
+
+/// Reads the `ADMISSION_*` settings.
+fn admission_from_env(env: &impl Env) -> Result<AdmissionConfig, ConfigError> {
+    let d = AdmissionConfig::default();
+    let min_limit = parse_between(env, ADMISSION_MIN_LIMIT, d.min_limit, 1..=1_000_000)?;
+    let max_limit = parse_between(env, ADMISSION_MAX_LIMIT, d.max_limit, 1..=1_000_000)?;
+    if max_limit < min_limit {
+        return Err(ConfigError::new(
+            ADMISSION_MAX_LIMIT,
+            &max_limit.to_string(),
+            format!("must be at least {ADMISSION_MIN_LIMIT} ({min_limit})"),
+        ));
+    }
+    let initial_limit = parse_between(
+        env,
+        ADMISSION_INITIAL_LIMIT,
+        d.initial_limit.clamp(min_limit, max_limit),
+        min_limit..=max_limit,
+    )?;
+    let max_wait_ms: u64 = parse_between(
+        env,
+        ADMISSION_MAX_WAIT_MS,
+        d.max_wait.as_millis() as u64,
+        0..=600_000,
+    )?;
+    Ok(AdmissionConfig {
+        initial_limit,
+        min_limit,
+        max_limit,
+        max_wait: Duration::from_millis(max_wait_ms),
+        max_queue: parse_between(env, ADMISSION_MAX_QUEUE, d.max_queue, 0..=10_000_000)?,
+    })
+}
+
+/// `GRPC_CONNECTIONS_PER_TARGET` (default 2): HTTP/2 connections to each gRPC target, so one
+/// connection's stream limit never caps a replica.
+fn connections_per_target(env: &impl Env) -> Result<usize, ConfigError> {
+    parse_between(env, GRPC_CONNECTIONS_PER_TARGET, 2, 1..=64)
 }
 
 impl ServerConfig {
-    /// Reads `<PREFIX>_LISTEN_ADDR`, `REQUEST_TIMEOUT_SECS`, `CONCURRENCY_LIMIT_PER_CONNECTION` and
-    /// `SHUTDOWN_GRACE_SECS`.
+    /// Reads `<PREFIX>_LISTEN_ADDR`, `REQUEST_TIMEOUT_SECS`, `SHUTDOWN_GRACE_SECS`, the
+    /// `ADMISSION_*` settings and the connection limits.
     pub fn from_env(
         env: &impl Env,
         prefix: &str,
         default_listen: SocketAddr,
     ) -> Result<Self, ConfigError> {
-        let concurrency: usize = parse_or(env, CONCURRENCY_LIMIT_PER_CONNECTION, 256)?;
-        if concurrency == 0 {
-            return Err(ConfigError::new(
-                CONCURRENCY_LIMIT_PER_CONNECTION,
-                "0",
-                "must be at least 1",
-            ));
-        }
         Ok(Self {
             listen: parse_or(env, &format!("{prefix}_LISTEN_ADDR"), default_listen)?,
             request_timeout: seconds_or(env, REQUEST_TIMEOUT_SECS, Duration::from_secs(10))?,
-            concurrency_limit_per_connection: concurrency,
             shutdown_grace: seconds_or(env, SHUTDOWN_GRACE_SECS, Duration::from_secs(20))?,
+            admission: admission_from_env(env)?,
+            connections: ConnectionLimits::from_env(env)?,
+            connections_per_target: connections_per_target(env)?,
         })
     }
 
-    /// Defaults for tests and embedded use: the given address, 10 s timeout, 256 per connection.
+    /// Defaults for tests and embedded use: the given address, 10 s timeout, 5 s grace.
     pub fn local(listen: SocketAddr) -> Self {
         Self {
             listen,
             request_timeout: Duration::from_secs(10),
-            concurrency_limit_per_connection: 256,
             shutdown_grace: Duration::from_secs(5),
+            admission: AdmissionConfig::default(),
+            connections: ConnectionLimits::default(),
+            connections_per_target: 2,
         }
     }
 }
@@ -127,8 +254,20 @@ mod tests {
     fn zero_durations_and_limits_are_rejected() {
         let env: HashMap<&str, &str> = HashMap::from([(REQUEST_TIMEOUT_SECS, "0")]);
         assert!(ServerConfig::from_env(&env, "X", "127.0.0.1:1".parse().unwrap()).is_err());
-        let env: HashMap<&str, &str> = HashMap::from([(CONCURRENCY_LIMIT_PER_CONNECTION, "0")]);
-        assert!(ServerConfig::from_env(&env, "X", "127.0.0.1:1".parse().unwrap()).is_err());
+        for var in [MAX_CONNECTIONS, ADMISSION_MIN_LIMIT, IDLE_TIMEOUT_SECS] {
+            let env: HashMap<&str, &str> = HashMap::from([(var, "0")]);
+            let err =
+                ServerConfig::from_env(&env, "X", "127.0.0.1:1".parse().unwrap()).unwrap_err();
+            assert_eq!(err.var, var);
+        }
+        let env: HashMap<&str, &str> =
+            HashMap::from([(ADMISSION_MIN_LIMIT, "100"), (ADMISSION_MAX_LIMIT, "10")]);
+        let err = ServerConfig::from_env(&env, "X", "127.0.0.1:1".parse().unwrap()).unwrap_err();
+        assert_eq!(err.var, ADMISSION_MAX_LIMIT);
+        // The initial limit follows a raised minimum when it is not set itself.
+        let env: HashMap<&str, &str> = HashMap::from([(ADMISSION_MIN_LIMIT, "100")]);
+        let cfg = ServerConfig::from_env(&env, "X", "127.0.0.1:1".parse().unwrap()).unwrap();
+        assert_eq!(cfg.admission.initial_limit, 100);
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub struct AgentLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub agent: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BreakerLabels {
     pub agent: String,
     pub target: String,
@@ -56,6 +62,16 @@ pub struct ServiceMetrics {
     duration: HistogramFamily,
     active_connections: Family<AgentLabels, Gauge>,
     breakers: Family<BreakerLabels, Gauge>,
+    admission: AdmissionGauges,
+}
+
+/// The admission controller's state (`crate::resilience::admission`).
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionGauges {
+    pub limit: Family<AgentLabels, Gauge>,
+    pub in_flight: Family<AgentLabels, Gauge>,
+    pub waiting: Family<AgentLabels, Gauge>,
+    pub refused: Family<RefusalLabels, Counter>,
 }
 
 /// 100 µs doubling up to ~52 s: fine enough for 0.1–100 ms, wide enough for timeouts.
@@ -76,6 +92,7 @@ impl ServiceMetrics {
         let duration = HistogramFamily::new_with_constructor(latency_histogram);
         let active_connections = Family::<AgentLabels, Gauge>::default();
         let breakers = Family::<BreakerLabels, Gauge>::default();
+        let admission = AdmissionGauges::default();
         for family in families {
             family.register(&mut registry);
         }
@@ -99,6 +116,26 @@ impl ServiceMetrics {
             "Open client connections",
             active_connections.clone(),
         );
+        registry.register(
+            "admission_limit",
+            "Requests the admission controller lets run at once (adaptive)",
+            admission.limit.clone(),
+        );
+        registry.register(
+            "admission_in_flight",
+            "Admitted requests running",
+            admission.in_flight.clone(),
+        );
+        registry.register(
+            "admission_waiting",
+            "Requests waiting for admission",
+            admission.waiting.clone(),
+        );
+        registry.register(
+            "admission_refused",
+            "Requests refused with `overloaded`, by reason (queue_full, wait_expired, connections)",
+            admission.refused.clone(),
+        );
         Arc::new(Self {
             agent: agent.to_owned(),
             registry,
@@ -106,6 +143,7 @@ impl ServiceMetrics {
             duration,
             active_connections,
             breakers,
+            admission,
         })
     }
 
@@ -117,6 +155,29 @@ impl ServiceMetrics {
                 target: target.to_owned(),
             })
             .set(state);
+    }
+
+    /// This service's admission gauges: limit, in flight and waiting.
+    pub fn admission_gauges(&self) -> (Gauge, Gauge, Gauge) {
+        let labels = AgentLabels {
+            agent: self.agent.clone(),
+        };
+        (
+            self.admission.limit.get_or_create(&labels).clone(),
+            self.admission.in_flight.get_or_create(&labels).clone(),
+            self.admission.waiting.get_or_create(&labels).clone(),
+        )
+    }
+
+    /// Counts one request or connection refused as overloaded, and why.
+    pub fn refused(&self, reason: &str) {
+        self.admission
+            .refused
+            .get_or_create(&RefusalLabels {
+                agent: self.agent.clone(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn agent(&self) -> &str {
