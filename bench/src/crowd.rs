@@ -37,6 +37,26 @@ pub struct Crowd {
     pub metrics: Vec<String>,
 }
 
+/// The crowd's request: the synchronous search.
+const SYNC_SEARCH: &[u8] =
+    br#"{"message":"find wireless headphones under $200","user_id":"crowd","mode":"sync"}"#;
+
+impl Crowd {
+    /// `connections` clients sending the synchronous search to `POST /process` for 60 s, after
+    /// a 10 s ramp.
+    pub fn sync_search(target: SocketAddr, connections: usize) -> Self {
+        Self {
+            target,
+            path: "/process".into(),
+            body: Bytes::from_static(SYNC_SEARCH),
+            connections,
+            duration: Duration::from_secs(60),
+            ramp: Duration::from_secs(10),
+            metrics: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     /// Answers by HTTP status.

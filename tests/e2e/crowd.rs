@@ -20,22 +20,14 @@ async fn two_thousand_connections_get_answers_or_overloaded_and_no_breaker_opens
         .trim_start_matches("http://")
         .parse()
         .expect("the gateway's address");
-    let body = serde_json::json!({
-        "message": "find wireless headphones under $200",
-        "user_id": "crowd",
-        "mode": "sync",
-    });
     let report = crowd::run(Crowd {
-        target,
-        path: "/process".into(),
-        body: serde_json::to_vec(&body).unwrap().into(),
-        connections: 2_000,
         duration: Duration::from_secs(20),
         ramp: Duration::from_secs(4),
         metrics: vec![
             format!("{gateway}/metrics"),
             format!("{}/metrics", urls["root"]),
         ],
+        ..Crowd::sync_search(target, 2_000)
     })
     .await;
     eprintln!(

@@ -45,19 +45,11 @@ async fn main() -> anyhow::Result<()> {
         .context("resolving the gateway")?
         .next()
         .context("the gateway has no address")?;
-    let body = serde_json::json!({
-        "message": "find wireless headphones under $200",
-        "user_id": "crowd",
-        "mode": "sync",
-    });
     let report = crowd::run(Crowd {
-        target,
-        path: "/process".into(),
-        body: serde_json::to_vec(&body)?.into(),
-        connections: args.connections,
         duration: Duration::from_secs(args.duration_secs),
         ramp: Duration::from_secs(args.ramp_secs),
         metrics: args.metrics,
+        ..Crowd::sync_search(target, args.connections)
     })
     .await;
     let rss = args
