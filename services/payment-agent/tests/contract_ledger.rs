@@ -119,6 +119,53 @@ mod cases {
         assert_eq!(ledger.count_for_order("o4").await.unwrap(), 1);
     }
 
+    /// Forty orders, each charged at once by three requests: the same payment twice under one
+    /// key, and another amount under another key. However they interleave (on SQLite, in one
+    /// batch), each order is charged once, the same payment gets that charge back, and the other
+    /// is refused as a conflict.
+    pub(super) async fn a_crowd_of_charges_resolves_as_one_at_a_time_would(
+        ledger: Arc<dyn Ledger>,
+    ) {
+        let mut tasks = Vec::new();
+        for n in 0..40_i64 {
+            let (key, order) = (format!("crowd-{n}"), format!("co-{n}"));
+            for variant in 0..3 {
+                let p = if variant < 2 {
+                    payment(&key, Some(&order), 100 + n)
+                } else {
+                    payment(&format!("{key}-other"), Some(&order), 999_999)
+                };
+                let ledger = Arc::clone(&ledger);
+                tasks.push((n, tokio::spawn(async move { ledger.charge(p).await })));
+            }
+        }
+        let mut by_order: std::collections::BTreeMap<i64, Vec<_>> = Default::default();
+        for (n, t) in tasks {
+            by_order.entry(n).or_default().push(t.await.unwrap());
+        }
+        for (n, outcomes) in by_order {
+            let charged: Vec<_> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Ok(ChargeOutcome::Charged(p)) => Some(p.transaction_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(charged.len(), 1, "order {n}: {outcomes:?}");
+            for o in &outcomes {
+                match o {
+                    Ok(o) => assert_eq!(o.payment().transaction_id, charged[0], "order {n}"),
+                    Err(LedgerError::OrderAlreadyPaid { order_id }) => {
+                        assert_eq!(order_id, &format!("co-{n}"));
+                    }
+                    Err(other) => panic!("order {n}: {other:?}"),
+                }
+            }
+            assert_eq!(ledger.count_for_order(&format!("co-{n}")).await.unwrap(), 1);
+        }
+        assert_eq!(ledger.count().await.unwrap(), 40);
+    }
+
     pub(super) async fn large_amounts_are_exact(ledger: Arc<dyn Ledger>) {
         let minor = 9_007_199_254_740_993; // not representable as f64
         let out = ledger.charge(payment("k5", None, minor)).await.unwrap();
@@ -160,6 +207,11 @@ macro_rules! ledger_contract {
                 let (l, _guard) = $make().await;
                 cases::twenty_concurrent_charges_make_one_row(l).await
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_crowd_of_charges_resolves_as_one_at_a_time_would() {
+                let (l, _guard) = $make().await;
+                cases::a_crowd_of_charges_resolves_as_one_at_a_time_would(l).await
+            }
             #[tokio::test]
             async fn large_amounts_are_exact() {
                 let (l, _guard) = $make().await;
@@ -176,3 +228,57 @@ macro_rules! ledger_contract {
 
 ledger_contract!(sqlite, support::sqlite);
 ledger_contract!(postgres, support::postgres);
+
+/// SQLite's group commit: concurrent charges share transactions (fewer commits than charges),
+/// and every one of them is answered only once it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_concurrent_charges_in_shared_transactions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/ledger.sqlite?mode=rwc", dir.path().display());
+    let ledger = Arc::new(
+        SqlLedger::connect(&DatabaseUrl::Sqlite(url.clone()), 1)
+            .await
+            .unwrap(),
+    );
+    let before = ledger.group_commits().expect("SQLite has a writer");
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                let p = NewPayment {
+                    idempotency_key: format!("gc-{n}"),
+                    fingerprint: format!("u|gc-{n}|1|USD"),
+                    user_id: "u".into(),
+                    order_id: Some(format!("gc-order-{n}")),
+                    amount_minor: 1,
+                    currency: "USD".into(),
+                    request_id: format!("r-{n}"),
+                };
+                let outcome = ledger.charge(p).await.unwrap();
+                // Answered: it is in the ledger already.
+                assert!(
+                    ledger
+                        .get(&outcome.payment().transaction_id)
+                        .await
+                        .unwrap()
+                        .is_some()
+                );
+                outcome
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), ChargeOutcome::Charged(_)));
+    }
+    let commits = ledger.group_commits().unwrap() - before;
+    eprintln!("200 concurrent charges: {commits} commits");
+    assert!(
+        (1..200).contains(&commits),
+        "200 concurrent charges took {commits} commits"
+    );
+    // A second ledger on the same file sees all of them.
+    let reopened = SqlLedger::connect(&DatabaseUrl::Sqlite(url), 1)
+        .await
+        .unwrap();
+    assert_eq!(reopened.count().await.unwrap(), 200);
+}

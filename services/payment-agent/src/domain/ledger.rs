@@ -63,6 +63,9 @@ pub enum LedgerError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("ledger is inconsistent: {0}")]
     Inconsistent(String),
+    /// The transaction this charge was written in (with others) failed: none of it was kept.
+    #[error("ledger batch failed")]
+    Batch(#[source] std::sync::Arc<LedgerError>),
 }
 
 /// Records payments under a unique idempotency key.
