@@ -10,8 +10,8 @@ import statistics
 import sys
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-SYNC = ["baseline-pay", "before-pay", "intentmesh-pay", "baseline-search", "before-search",
-        "intentmesh-search", "intentmesh-search-uncached"]
+SYNC = ["baseline-pay", "before-pay", "intentmesh-pay", "baseline-search", "baseline-search-3hop",
+        "before-search", "intentmesh-search", "intentmesh-search-uncached"]
 ASYNC_ROW = re.compile(r"^(baseline-lapin-confirm-ack|intentmesh-async-search)\s+(\d+)\s+([\d.]+)\s+([\d.]+)",
                        re.M)
 
@@ -105,8 +105,16 @@ def main() -> int:
         groups.append((sync[f"baseline-{path}"], sync.get(f"before-{path}"), named))
     failed = table("scenario", "req/s", groups, with_before)
     print()
-    print("goal: each IntentMesh path at least 0.50x its baseline's req/s (same machine, same run);")
+    print("baseline-search-3hop is the bare axum → tonic → tonic chain (gateway → root → worker's shape)")
     print("intentmesh-search-uncached has the search cache off: every request queries SQLite FTS5")
+    if "intentmesh-search" in sync:
+        search = median_row(sync["intentmesh-search"])["rps"]
+        if "baseline-search-3hop" in sync:
+            chain = median_row(sync["baseline-search-3hop"])["rps"]
+            print(f"goal: search at least 0.80x the three-hop chain: {search / chain:.2f}x")
+        if "intentmesh-pay" in sync:
+            pay = median_row(sync["intentmesh-pay"])["rps"]
+            print(f"goal: payment at least 0.80x the search path: {pay / search:.2f}x")
 
     ours = rounds(work, "async", parse_async)
     if ours:

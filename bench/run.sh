@@ -98,6 +98,11 @@ pids+=($!)
 target/release/intentmesh-baseline --gateway 127.0.0.1:18100 --worker 127.0.0.1:18101 \
     --db "$work/baseline/ledger.sqlite" >"$work/baseline.log" 2>&1 &
 pids+=($!)
+# The bare three-hop chain of the mesh's shape (axum → tonic → tonic), doing no work.
+mkdir -p "$work/baseline-3hop"
+target/release/intentmesh-baseline --gateway 127.0.0.1:18110 --middle 127.0.0.1:18111 \
+    --worker 127.0.0.1:18112 --db "$work/baseline-3hop/ledger.sqlite" >"$work/baseline-3hop.log" 2>&1 &
+pids+=($!)
 if [[ -n "$before_dir" ]]; then
     mkdir -p "$work/before" "$work/before-async"
     GATEWAY_LISTEN_ADDR=127.0.0.1:18030 PAYMENT_LISTEN_ADDR=127.0.0.1:18031 \
@@ -126,6 +131,7 @@ wait_ready http://127.0.0.1:18000/ready
 wait_ready http://127.0.0.1:18010/ready
 wait_ready http://127.0.0.1:18020/ready
 wait_ready http://127.0.0.1:18100/health
+wait_ready http://127.0.0.1:18110/health
 if [[ -n "$before_dir" ]]; then
     wait_ready http://127.0.0.1:18030/ready
     wait_ready http://127.0.0.1:18040/ready
@@ -159,6 +165,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run baseline-pay http://127.0.0.1:18100/process pay "$round"
     pair pay pay "$round"
     run baseline-search http://127.0.0.1:18100/process search "$round"
+    run baseline-search-3hop http://127.0.0.1:18110/process search "$round"
     pair search search "$round"
     run intentmesh-search-uncached http://127.0.0.1:18010/process search "$round"
     echo "  async (${BENCH_TASKS:-3000} tasks)" >&2
@@ -196,7 +203,7 @@ if (( CROWD > 0 )); then
     echo "Overload: the synchronous search, $CROWD connections"
     crowd intentmesh-search-crowd http://127.0.0.1:18000 http://127.0.0.1:18003 "${pids[0]}"
     if [[ -n "$before_dir" ]]; then
-        crowd before-search-crowd http://127.0.0.1:18030 http://127.0.0.1:18033 "${pids[4]}" \
+        crowd before-search-crowd http://127.0.0.1:18030 http://127.0.0.1:18033 "${pids[5]}" \
             | tail -n +3
     fi
 fi

@@ -2,7 +2,9 @@
 //! a minimal axum gateway (`POST /process`, JSON in and out) calling a minimal tonic worker over
 //! one pooled HTTP/2 channel. For a search the worker answers at once; for a payment it inserts
 //! one row into a SQLite table with the ledger's own durability settings (WAL, synchronous=FULL,
-//! one writer), so the comparison isolates what IntentMesh adds.
+//! one writer), so the comparison isolates what IntentMesh adds. With `--middle`, a third hop
+//! sits between them, a tonic server that passes each call on and does nothing else: the bare
+//! axum → tonic → tonic chain of the mesh's shape (gateway → root → worker).
 
 use std::{net::SocketAddr, str::FromStr};
 
@@ -34,6 +36,9 @@ struct Args {
     /// Where the baseline worker listens.
     #[arg(long, default_value = "127.0.0.1:18101")]
     worker: SocketAddr,
+    /// Where a middle hop listens, if any (the three-hop chain).
+    #[arg(long)]
+    middle: Option<SocketAddr>,
     /// The SQLite file the payment baseline writes to.
     #[arg(long)]
     db: std::path::PathBuf,
@@ -94,6 +99,37 @@ impl Agent for Worker {
     ) -> Result<Response<pb::AgentCard>, Status> {
         Ok(Response::new(pb::AgentCard::default()))
     }
+}
+
+/// The middle hop: passes each call on to the worker.
+#[derive(Debug, Clone)]
+struct Middle {
+    next: AgentClient<Channel>,
+}
+
+#[tonic::async_trait]
+impl Agent for Middle {
+    async fn process(
+        &self,
+        request: Request<pb::ProcessRequest>,
+    ) -> Result<Response<pb::ProcessResponse>, Status> {
+        self.next.clone().process(request.into_inner()).await
+    }
+
+    async fn describe(
+        &self,
+        _: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::AgentCard>, Status> {
+        Ok(Response::new(pb::AgentCard::default()))
+    }
+}
+
+fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+    Ok(
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .tcp_nodelay(true)
+            .connect_lazy(),
+    )
 }
 
 async fn process(
@@ -157,16 +193,32 @@ async fn main() -> anyhow::Result<()> {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(worker))
             .await
     });
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", args.worker))?
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let first_hop = match args.middle {
+        None => args.worker,
+        Some(addr) => {
+            let middle = tokio::net::TcpListener::bind(addr).await?;
+            let service = AgentServer::new(Middle {
+                next: AgentClient::new(channel(args.worker)?),
+            });
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(middle)),
+            );
+            addr
+        }
+    };
     let app = Router::new()
         .route("/process", post(process))
         .route("/health", axum::routing::get(|| async { "ok" }))
-        .with_state(AgentClient::new(channel));
+        .with_state(AgentClient::new(channel(first_hop)?));
     println!(
-        "baseline gateway http://{} → worker http://{}",
-        args.gateway, args.worker
+        "baseline gateway http://{} → {}worker http://{}",
+        args.gateway,
+        args.middle
+            .map(|m| format!("middle http://{m} → "))
+            .unwrap_or_default(),
+        args.worker
     );
     tokio::select! {
         r = axum::serve(gateway, app) => r?,
