@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use intentmesh_core::resilience::Turn;
 use intentmesh_core::{
     ErrorCode, VERSION,
     agent::{AgentRequest, Mode, Reply},
@@ -78,6 +79,7 @@ pub(crate) async fn process(
     State(state): State<AppState>,
     request_id: RequestId,
     prefer: Prefer,
+    turn: Option<axum::Extension<Turn>>,
     key: Result<IdempotencyKey, ApiError>,
     body: ProcessBody,
 ) -> Result<Response, ApiError> {
@@ -89,13 +91,19 @@ pub(crate) async fn process(
         body.mode
     };
     let request = agent_request(body, &request_id, key, mode);
+    let user = request.user_id.clone();
     let deadline = Instant::now() + state.limits.request_timeout;
     let (response, route) = state.root.process(request, deadline).await?;
     if let Some(Reply::Queued(queued)) = &response.reply {
+        // The work is queued: what is left is a wait, under the followers' cap, not admission.
+        if let Some(axum::Extension(turn)) = turn {
+            turn.release();
+        }
         return Ok(queued_answer(
             &state,
             &request_id,
             prefer,
+            &user,
             &queued.task_id,
             &response.agent,
             queued.reason.as_str(),
@@ -118,16 +126,21 @@ pub(crate) async fn process(
 }
 
 /// A queued task: its result when the caller asked to wait (`Prefer: wait=N`) and it finished in
-/// time, else `202 Accepted` with where to follow it.
+/// time, else `202 Accepted` with where to follow it. A wait takes a follower's place (per
+/// process and per user); with none free, the preference is not honoured and the answer is the
+/// `202`.
+#[allow(clippy::too_many_arguments)]
 async fn queued_answer(
     state: &AppState,
     request_id: &RequestId,
     prefer: Prefer,
+    user: &str,
     task_id: &str,
     agent: &str,
     reason: &str,
 ) -> Response {
     if let (Some(wait), Some(ports), Some(id)) = (prefer.wait, &state.tasks, TaskId::parse(task_id))
+        && let Ok(_place) = state.followers.join(user)
         && let Some(task) = wait_for_end(ports, &id, wait.min(state.limits.max_wait)).await
     {
         return match tasks::finished(&task) {

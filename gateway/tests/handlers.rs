@@ -91,6 +91,15 @@ impl pb::agent_server::Agent for FakeRoot {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 search_reply()
             }
+            // `park`: queued for an agent with no worker here, so it stays queued.
+            "park" => {
+                let ports = self.tasks.as_ref().unwrap();
+                let queued = enqueue(ports, "payment", request.clone()).await.unwrap();
+                Reply::Queued(Queued {
+                    task_id: queued.task.id.to_string(),
+                    reason: QueueReason::Requested,
+                })
+            }
             "queue" => {
                 let ports = self.tasks.as_ref().unwrap();
                 let queued = enqueue(ports, "search", request.clone()).await.unwrap();
@@ -640,4 +649,38 @@ async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
         assert!(Instant::now() < deadline, "no slot came back: {answer}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A `Prefer: wait` request holds its admission turn only while its work is being queued: the
+/// wait that follows is a follower's, so a request behind it is served, not refused.
+#[tokio::test]
+async fn a_prefer_wait_gives_its_admission_turn_back_before_it_waits() {
+    let h = harness_with(
+        "5",
+        &[
+            ("ADMISSION_INITIAL_LIMIT", "1"),
+            ("ADMISSION_MIN_LIMIT", "1"),
+            ("ADMISSION_MAX_LIMIT", "1"),
+            ("ADMISSION_MAX_WAIT_MS", "200"),
+        ],
+    )
+    .await;
+    let waiting = tokio::spawn({
+        let app = h.app.clone();
+        async move {
+            let mut request = process("park lamps");
+            request
+                .headers_mut()
+                .insert("prefer", "respond-async, wait=2".parse().unwrap());
+            let started = Instant::now();
+            let (status, _, body) = send(&app, request).await;
+            (status, body, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, body) = send(&h.app, process("find lamps")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, waited) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(waited >= Duration::from_secs(2), "it waited: {waited:?}");
 }

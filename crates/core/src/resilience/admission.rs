@@ -161,7 +161,7 @@ impl Admission {
         };
         let in_flight = inner.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(g) = &inner.gauges {
-            g.in_flight.set(in_flight as i64);
+            g.in_flight.inc();
         }
         Ok(Ticket {
             admission: self.clone(),
@@ -174,12 +174,12 @@ impl Admission {
     async fn wait(&self, until: Instant) -> Result<OwnedSemaphorePermit, Overloaded> {
         let inner = &self.0;
         let queued = inner.waiting.fetch_add(1, Ordering::Relaxed);
+        if let Some(g) = &inner.gauges {
+            g.waiting.inc();
+        }
         let _waiting = Waiting(self);
         if queued >= inner.config.max_queue {
             return Err(self.refuse(Overloaded::QueueFull));
-        }
-        if let Some(g) = &inner.gauges {
-            g.waiting.set(queued as i64 + 1);
         }
         match tokio::time::timeout_at(until, Arc::clone(&inner.permits).acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
@@ -216,15 +216,14 @@ impl Admission {
         };
         if new > old {
             // Repay debt first: those permits are still out.
-            let mut grow = new - old;
-            let _ = inner
+            let grow = new - old;
+            let debt = inner
                 .debt
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |debt| {
-                    let repaid = debt.min(grow);
-                    grow -= repaid;
-                    Some(debt - repaid)
-                });
-            inner.permits.add_permits(grow);
+                    Some(debt - debt.min(grow))
+                })
+                .unwrap_or(0);
+            inner.permits.add_permits(grow - debt.min(grow));
         } else if new < old {
             let shrink = old - new;
             let taken = inner.permits.forget_permits(shrink);
@@ -249,9 +248,9 @@ impl Admission {
         } else {
             drop(permit);
         }
-        let in_flight = inner.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        inner.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(g) = &inner.gauges {
-            g.in_flight.set(in_flight as i64);
+            g.in_flight.dec();
         }
     }
 }
@@ -261,9 +260,9 @@ struct Waiting<'a>(&'a Admission);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        let left = self.0.0.waiting.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.0.0.waiting.fetch_sub(1, Ordering::Relaxed);
         if let Some(g) = &self.0.0.gauges {
-            g.waiting.set(left as i64);
+            g.waiting.dec();
         }
     }
 }
@@ -378,11 +377,31 @@ pub enum Admit {
     /// Not governed (health, metrics, reflection, streams with their own caps).
     Exempt,
     /// Governed: may wait until `deadline` (and at most `max_wait`); `sample` says whether its
-    /// service time speaks for the server's health (not a wait the caller asked for).
+    /// service time speaks for the server's health. A request that will go on to wait for
+    /// something else (`Prefer: wait`) is not a sample, and gets a [`Turn`] in its extensions to
+    /// give its turn back before it waits.
     Govern {
         deadline: Option<Instant>,
         sample: bool,
     },
+}
+
+/// An admitted request's turn, in its extensions when its policy said it is no sample: the
+/// handler gives it back with [`release`](Self::release) once its work is done and only a wait
+/// is left (the wait has its own cap).
+#[derive(Debug, Clone)]
+pub struct Turn(Arc<Mutex<Option<Ticket>>>);
+
+impl Turn {
+    /// Gives the turn back now (the request goes on outside admission).
+    pub fn release(&self) {
+        let ticket = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(ticket);
+    }
 }
 
 /// Which requests an [`AdmissionLayer`] governs and how it answers the ones it refuses.
@@ -458,14 +477,22 @@ where
         };
         let admission = self.admission.clone();
         let policy = self.policy.clone();
+        let mut request = request;
         Box::pin(async move {
             let ticket = match admission.acquire(deadline).await {
                 Ok(ticket) => ticket,
                 Err(why) => return Ok(policy.refuse(why)),
             };
+            if !sample {
+                let turn = Turn(Arc::new(Mutex::new(Some(ticket))));
+                request.extensions_mut().insert(turn.clone());
+                let response = inner.call(request).await;
+                turn.release();
+                return response;
+            }
             let response = inner.call(request).await;
             match &response {
-                Ok(r) if sample && policy.is_sample(r) => ticket.done(),
+                Ok(r) if policy.is_sample(r) => ticket.done(),
                 _ => drop(ticket),
             }
             response

@@ -6,7 +6,7 @@ pub mod circuit_breaker;
 pub mod classify;
 
 pub use admission::{
-    Admission, AdmissionConfig, AdmissionLayer, AdmissionPolicy, Admit, Overloaded, Ticket,
+    Admission, AdmissionConfig, AdmissionLayer, AdmissionPolicy, Admit, Overloaded, Ticket, Turn,
 };
 pub use circuit_breaker::{
     BreakerConfig, BreakerConfigs, BreakerError, BreakerState, CircuitBreaker, CircuitBreakerLayer,

@@ -11,7 +11,12 @@
 //! the same statements as alone, in arrival order, so a key or an order met twice in a batch is
 //! resolved exactly as it would be in two transactions (the second sees the first). Each caller
 //! is answered only once its batch is durable; a failed commit fails the whole batch (none of it
-//! was recorded). PostgreSQL commits each charge on its own pooled connection.
+//! was recorded). A charge whose statement fails with a storage error gets that error, and the
+//! batch is written again without it in a fresh transaction (SQLite may have rolled back the
+//! whole transaction, not only the statement). A charge waits at most `WRITE_TIMEOUT` to be
+//! taken by the writer (as long as a pooled connection would have been waited for): past it, it
+//! is answered with an error and never written. PostgreSQL commits each charge on its own pooled
+//! connection.
 
 use std::{
     str::FromStr,
@@ -56,6 +61,8 @@ const COLUMNS: &str = "transaction_id, idempotency_key, fingerprint, user_id, or
 const MAX_BATCH: usize = 256;
 /// Charges waiting for the SQLite writer; past it, callers wait to hand theirs over.
 const WRITER_QUEUE: usize = 4 * MAX_BATCH;
+/// The longest a charge waits to be taken by the SQLite writer (the pool's acquire timeout).
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct SqlLedger {
@@ -74,6 +81,8 @@ struct Writer {
 /// One charge for the writer, and where its outcome goes once its batch is durable.
 struct Job {
     payment: Payment,
+    /// Not written when the writer gets to it after this.
+    expires: tokio::time::Instant,
     reply: oneshot::Sender<Result<ChargeOutcome, LedgerError>>,
 }
 
@@ -93,7 +102,7 @@ impl SqlLedger {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            .acquire_timeout(WRITE_TIMEOUT)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
@@ -196,39 +205,70 @@ async fn charge_on(
 async fn write_batches(pool: AnyPool, mut queue: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        match write_batch(&pool, &jobs).await {
-            Ok(outcomes) => {
-                commits.fetch_add(1, Ordering::Relaxed);
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    // A caller that left is no reason to stop.
-                    let _ = job.reply.send(outcome);
-                }
+        let now = tokio::time::Instant::now();
+        let mut jobs = Vec::with_capacity(batch.len());
+        for job in batch.drain(..) {
+            if job.expires <= now || job.reply.is_closed() {
+                let _ = job.reply.send(Err(LedgerError::Inconsistent(
+                    "the ledger writer is behind: the charge was not taken in time, and not written"
+                        .to_owned(),
+                )));
+            } else {
+                jobs.push(job);
             }
-            Err(err) => {
-                let err = Arc::new(err);
-                for job in jobs {
-                    let _ = job.reply.send(Err(LedgerError::Batch(Arc::clone(&err))));
+        }
+        // Each round either commits or takes out the one charge whose statement failed.
+        while !jobs.is_empty() {
+            match write_batch(&pool, &jobs).await {
+                Written::Committed(outcomes) => {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                        // A caller that left is no reason to stop.
+                        let _ = job.reply.send(outcome);
+                    }
+                }
+                Written::Failed { at, error } => {
+                    let _ = jobs.remove(at).reply.send(Err(error));
+                }
+                Written::Aborted(error) => {
+                    let error = Arc::new(error);
+                    for job in jobs.drain(..) {
+                        let _ = job.reply.send(Err(LedgerError::Batch(Arc::clone(&error))));
+                    }
                 }
             }
         }
     }
 }
 
-/// One transaction for `jobs`: each charge's outcome, or the error that undid them all.
-async fn write_batch(
-    pool: &AnyPool,
-    jobs: &[Job],
-) -> Result<Vec<Result<ChargeOutcome, LedgerError>>, LedgerError> {
-    let mut tx = pool.begin().await?;
+/// What one attempt at a batch came to.
+enum Written {
+    /// Durable: each charge's outcome.
+    Committed(Vec<Result<ChargeOutcome, LedgerError>>),
+    /// The charge at `at` failed on storage; nothing of this attempt was kept.
+    Failed { at: usize, error: LedgerError },
+    /// The transaction could not begin or commit; nothing was kept.
+    Aborted(LedgerError),
+}
+
+/// One transaction for `jobs`.
+async fn write_batch(pool: &AnyPool, jobs: &[Job]) -> Written {
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(err) => return Written::Aborted(err.into()),
+    };
     let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // A statement that fails is undone alone (SQLite keeps the transaction): its caller gets
-        // the error, the others go on.
-        outcomes.push(charge_on(&mut tx, job.payment.clone()).await);
+    for (at, job) in jobs.iter().enumerate() {
+        match charge_on(&mut tx, job.payment.clone()).await {
+            // The transaction may be gone with the statement: dropping it rolls back the rest.
+            Err(error @ LedgerError::Storage(_)) => return Written::Failed { at, error },
+            outcome => outcomes.push(outcome),
+        }
     }
-    tx.commit().await?;
-    Ok(outcomes)
+    match tx.commit().await {
+        Ok(()) => Written::Committed(outcomes),
+        Err(err) => Written::Aborted(err.into()),
+    }
 }
 
 fn create_sqlite_parent(raw: &str) -> Result<(), LedgerError> {
@@ -287,11 +327,21 @@ impl Ledger for SqlLedger {
             return charge_on(&mut conn, payment).await;
         };
         let (reply, outcome) = oneshot::channel();
+        let expires = tokio::time::Instant::now() + WRITE_TIMEOUT;
+        let job = Job {
+            payment,
+            expires,
+            reply,
+        };
         writer
             .jobs
-            .send(Job { payment, reply })
+            .send_timeout(job, WRITE_TIMEOUT)
             .await
-            .map_err(|_| LedgerError::Inconsistent("the ledger writer stopped".to_owned()))?;
+            .map_err(|_| {
+                LedgerError::Inconsistent(
+                    "the ledger writer is behind or stopped: the charge was not written".to_owned(),
+                )
+            })?;
         outcome
             .await
             .map_err(|_| LedgerError::Inconsistent("the ledger writer stopped".to_owned()))?

@@ -193,11 +193,15 @@ impl ChannelPool {
         let (index, _) = self.channel(purpose).await?;
         let slot = self.slots[index].lock().await;
         match slot.as_ref() {
-            Some(s) => s
-                .connection
-                .create_channel()
+            Some(s) => {
+                within(self.timeout, "opening a channel", async {
+                    s.connection
+                        .create_channel()
+                        .await
+                        .map_err(failed("opening a channel"))
+                })
                 .await
-                .map_err(failed("opening a channel")),
+            }
             None => Err(BrokerError::unavailable(
                 "opening a channel",
                 "the connection closed",
