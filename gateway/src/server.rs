@@ -1,8 +1,8 @@
 //! Serving the gateway's HTTP within bounds: at most `MAX_CONNECTIONS` open (past it a new
 //! connection gets `503 overloaded` and is closed, while open ones are served), headers within
 //! `HEADER_READ_TIMEOUT_SECS`, bodies within `BODY_READ_TIMEOUT_SECS` (in `crate::app`), idle
-//! connections closed, HTTP/2 streams and keep-alive bounded, and admission control in front of
-//! the work ([`HttpAdmission`]).
+//! connections closed (HTTP/2 ones too: the gateway sends no keep-alive pings), HTTP/2 streams
+//! bounded, and admission control in front of the work ([`HttpAdmission`]).
 
 use std::sync::Arc;
 
@@ -65,12 +65,13 @@ pub(crate) async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    // No keep-alive pings of our own: hyper's server pings idle connections too, and their
+    // answers would count as activity, so an idle HTTP/2 client would hold its slot for ever.
+    // A silent connection (a dead peer included) is closed by IDLE_TIMEOUT_SECS instead.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.http2_max_concurrent_streams)
-        .keep_alive_interval(limits.http2_keepalive)
-        .keep_alive_timeout(limits.http2_keepalive);
+        .max_concurrent_streams(limits.http2_max_concurrent_streams);
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {

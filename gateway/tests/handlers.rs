@@ -684,3 +684,47 @@ async fn a_prefer_wait_gives_its_admission_turn_back_before_it_waits() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(waited >= Duration::from_secs(2), "it waited: {waited:?}");
 }
+
+/// An HTTP/2 client that stops talking is disconnected after IDLE_TIMEOUT_SECS: the gateway
+/// sends no pings of its own that would keep an idle connection alive.
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    // Pings every 0.2 s would keep it open, were the gateway to send them.
+    let h = harness_with(
+        "5",
+        &[
+            ("IDLE_TIMEOUT_SECS", "0.5"),
+            ("HTTP2_KEEPALIVE_SECS", "0.2"),
+        ],
+    )
+    .await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(intentmesh_gateway::serve(
+        h.config.clone(),
+        Some(h.tasks.clone()),
+        listener,
+        stop.clone(),
+    ));
+    let _stop = stop.drop_guard();
+
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = Request::get("/health")
+        .header(header::HOST, "gateway")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    // Silent from here on: the gateway closes the connection.
+    let ended = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection is still open");
+}

@@ -86,7 +86,8 @@ pub struct ConnectionLimits {
     pub body_read_timeout: Duration,
     /// Concurrent streams per HTTP/2 connection (`HTTP2_MAX_CONCURRENT_STREAMS`, default 1,024).
     pub http2_max_concurrent_streams: u32,
-    /// HTTP/2 keep-alive ping interval (`HTTP2_KEEPALIVE_SECS`, default 30).
+    /// HTTP/2 keep-alive ping interval of the gRPC servers (`HTTP2_KEEPALIVE_SECS`, default
+    /// 30). The gateway sends none: its idle connections end by `idle_timeout`.
     pub http2_keepalive: Duration,
 }
 
