@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use intentmesh_core::{AgentError, ErrorCode, resilience::admission::RETRY_AFTER};
+use intentmesh_core::AgentError;
 
 use crate::error::ApiError;
 
@@ -71,12 +71,10 @@ impl Followers {
         };
         if let Some((scope, max)) = refused {
             return Err(ApiError(
-                AgentError::new(
-                    ErrorCode::Overloaded,
-                    format!("too many task event streams are open for this {scope}; retry later"),
-                )
-                .with("max", max)
-                .retry_after(RETRY_AFTER),
+                AgentError::overloaded(format!(
+                    "too many task event streams are open for this {scope}; retry later"
+                ))
+                .with("max", max),
             ));
         }
         *total += 1;
@@ -118,6 +116,8 @@ impl Drop for Place {
 
 #[cfg(test)]
 mod tests {
+    use intentmesh_core::ErrorCode;
+
     use super::*;
 
     #[test]

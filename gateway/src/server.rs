@@ -18,10 +18,10 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use intentmesh_core::{
-    AgentError, ErrorCode,
+    AgentError,
     config::ConnectionLimits,
     metrics::ServiceMetrics,
-    resilience::{AdmissionPolicy, Admit, Overloaded, admission::RETRY_AFTER},
+    resilience::{AdmissionPolicy, Admit, Overloaded},
     serve::{Connections, Refuse},
 };
 use tokio::{io::AsyncWriteExt, net::TcpListener};
@@ -124,12 +124,8 @@ impl<B> AdmissionPolicy<B, Body> for HttpAdmission {
 
     fn refuse(&self, why: Overloaded) -> Response<Body> {
         ApiError(
-            AgentError::new(
-                ErrorCode::Overloaded,
-                "the gateway is at capacity; retry shortly",
-            )
-            .with("reason", why.reason())
-            .retry_after(RETRY_AFTER),
+            AgentError::overloaded("the gateway is at capacity; retry shortly")
+                .with("reason", why.reason()),
         )
         .into_response()
     }

@@ -487,6 +487,21 @@ async fn the_committed_openapi_description_is_the_generated_one() {
     assert!(served["components"]["schemas"]["ErrorEnvelope"].is_object());
 }
 
+/// The harness's gateway served for real (`intentmesh_gateway::serve`) on 127.0.0.1:0, until the
+/// guard goes.
+async fn serve_on_a_socket(h: &Harness) -> (SocketAddr, tokio_util::sync::DropGuard) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(intentmesh_gateway::serve(
+        h.config.clone(),
+        Some(h.tasks.clone()),
+        listener,
+        stop.clone(),
+    ));
+    (addr, stop.drop_guard())
+}
+
 fn breaker_state(metrics: &ServiceMetrics) -> String {
     metrics
         .encode()
@@ -598,16 +613,7 @@ async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
         ],
     )
     .await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(intentmesh_gateway::serve(
-        h.config.clone(),
-        Some(h.tasks.clone()),
-        listener,
-        stop.clone(),
-    ));
-    let _stop = stop.drop_guard();
+    let (addr, _stop) = serve_on_a_socket(&h).await;
 
     // Two slow clients: a partial request line each.
     let mut slow = Vec::new();
@@ -698,16 +704,7 @@ async fn an_idle_http2_connection_is_closed() {
         ],
     )
     .await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(intentmesh_gateway::serve(
-        h.config.clone(),
-        Some(h.tasks.clone()),
-        listener,
-        stop.clone(),
-    ));
-    let _stop = stop.drop_guard();
+    let (addr, _stop) = serve_on_a_socket(&h).await;
 
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::handshake(

@@ -21,12 +21,10 @@ pub use conn::{Connections, Refuse, TrackedStream};
 pub use trace::TraceLayer;
 
 use crate::{
-    AgentError, ErrorCode,
+    AgentError,
     config::ServerConfig,
     metrics::{self, MetricsLayer, ServiceMetrics},
-    resilience::{
-        Admission, AdmissionLayer, AdmissionPolicy, Admit, Overloaded, admission::RETRY_AFTER,
-    },
+    resilience::{Admission, AdmissionLayer, AdmissionPolicy, Admit, Overloaded},
 };
 
 /// A failure of something run beside a server.
@@ -279,12 +277,8 @@ impl<B> AdmissionPolicy<B, tonic::body::Body> for GrpcAdmission {
     }
 
     fn refuse(&self, why: Overloaded) -> http::Response<tonic::body::Body> {
-        let err = AgentError::new(
-            ErrorCode::Overloaded,
-            "the service is at capacity; retry shortly",
-        )
-        .with("reason", why.reason())
-        .retry_after(RETRY_AFTER);
+        let err = AgentError::overloaded("the service is at capacity; retry shortly")
+            .with("reason", why.reason());
         tonic::Status::from(err).into_http()
     }
 

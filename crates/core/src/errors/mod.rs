@@ -72,6 +72,12 @@ impl AgentError {
         Self::new(ErrorCode::Unavailable, message)
     }
 
+    /// Overloaded: at capacity (load shed, a cap reached); the caller may retry after a second,
+    /// long enough for a queue to drain a little and short enough not to leave the server idle.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Overloaded, message).retry_after(Duration::from_secs(1))
+    }
+
     /// Internal: something on our side failed; the message must not leak internals.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)

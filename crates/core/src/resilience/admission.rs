@@ -35,10 +35,6 @@ use tokio::{
 pub use crate::config::AdmissionConfig;
 use crate::metrics::ServiceMetrics;
 
-/// `Retry-After` of a refusal: a second is long enough for a queue to drain a little and short
-/// enough that a client backing off does not leave the server idle.
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-
 /// How the recent latency may exceed the long-run one before the limit shrinks.
 const TOLERANCE: f64 = 1.5;
 /// How much of each new estimate enters the limit.
