@@ -502,6 +502,14 @@ async fn serve_on_a_socket(h: &Harness) -> (SocketAddr, tokio_util::sync::DropGu
     (addr, stop.drop_guard())
 }
 
+/// Admission lets one request run at a time, and the next wait 200 ms for its turn.
+const ONE_AT_A_TIME: &[(&str, &str)] = &[
+    ("ADMISSION_INITIAL_LIMIT", "1"),
+    ("ADMISSION_MIN_LIMIT", "1"),
+    ("ADMISSION_MAX_LIMIT", "1"),
+    ("ADMISSION_MAX_WAIT_MS", "200"),
+];
+
 fn breaker_state(metrics: &ServiceMetrics) -> String {
     metrics
         .encode()
@@ -536,16 +544,7 @@ async fn a_root_shedding_load_is_503_overloaded_and_never_opens_the_breaker() {
 /// `503 overloaded`; health and metrics are never held up; the turn comes back when the work ends.
 #[tokio::test]
 async fn past_the_admission_limit_a_request_waits_then_is_503_overloaded() {
-    let h = harness_with(
-        "5",
-        &[
-            ("ADMISSION_INITIAL_LIMIT", "1"),
-            ("ADMISSION_MIN_LIMIT", "1"),
-            ("ADMISSION_MAX_LIMIT", "1"),
-            ("ADMISSION_MAX_WAIT_MS", "200"),
-        ],
-    )
-    .await;
+    let h = harness_with("5", ONE_AT_A_TIME).await;
     let slow = tokio::spawn({
         let app = h.app.clone();
         async move { send(&app, process("slow 1500")).await }
@@ -661,16 +660,7 @@ async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
 /// wait that follows is a follower's, so a request behind it is served, not refused.
 #[tokio::test]
 async fn a_prefer_wait_gives_its_admission_turn_back_before_it_waits() {
-    let h = harness_with(
-        "5",
-        &[
-            ("ADMISSION_INITIAL_LIMIT", "1"),
-            ("ADMISSION_MIN_LIMIT", "1"),
-            ("ADMISSION_MAX_LIMIT", "1"),
-            ("ADMISSION_MAX_WAIT_MS", "200"),
-        ],
-    )
-    .await;
+    let h = harness_with("5", ONE_AT_A_TIME).await;
     let waiting = tokio::spawn({
         let app = h.app.clone();
         async move {
