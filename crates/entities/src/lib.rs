@@ -6,17 +6,24 @@
 //! skills. The word lists the parsers need of their own are the files of `data/`.
 
 mod bounds;
+pub mod lexicon;
 mod lists;
 pub mod money;
 pub mod number;
 mod order;
 pub mod tokens;
 
-use std::{collections::HashSet, sync::LazyLock};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::LazyLock,
+};
 
 pub use bounds::{Bound, Bounds};
+pub use lexicon::Lexicon;
 pub use money::{Mention, Value};
 pub use tokens::Token;
+
+use rustc_hash::FxBuildHasher;
 
 use self::tokens::{singular, tokenize, typo_of, words};
 
@@ -69,12 +76,20 @@ pub struct Vocabulary {
     product_heads: HashSet<String>,
     /// One-word product terms (nouns and adjectives).
     single_terms: HashSet<String>,
-    /// Every word of every product term: what a mistyped query word is corrected to.
-    product_words: Vec<String>,
-    /// Stop words long enough to be recognised with a slip (`serch`, `shwo`).
-    long_stopwords: Vec<String>,
+    /// Every word of every product term, sorted: what a mistyped query word is corrected to.
+    product_words: Lexicon,
+    /// Stop words long enough to be recognised with a slip (`serch`, `shwo`), sorted.
+    long_stopwords: Lexicon,
+    /// The stop words of five letters or more by [`shuffle_key`]: `sreach` finds `search`.
+    shuffled_stopwords: HashMap<String, Vec<String>>,
+    /// The one-word phrases naming categories, each as often as it names one, with the
+    /// (category, phrase) of each at the same position in `category_phrases`.
+    category_words: Lexicon,
+    category_phrases: Vec<(usize, usize)>,
     /// Every skill's tags (`find`, `looking for`, `pay`): the request words.
     tags: Vec<Vec<String>>,
+    /// The first word of each tag, at the tag's position.
+    tag_starts: Lexicon,
 }
 
 /// Gathers the skills' words in the order the skills are described (the order settles ties: of
@@ -135,15 +150,38 @@ impl VocabularyBuilder {
         let mut v = self.vocabulary;
         v.stopwords
             .extend(STOPWORDS.iter().map(|s| (*s).to_owned()));
-        v.product_words = self.product_words.into_iter().collect();
-        v.long_stopwords = v
+        let mut product_words: Vec<String> = self.product_words.into_iter().collect();
+        product_words.sort_unstable();
+        v.product_words = Lexicon::new(product_words);
+        let mut long_stopwords: Vec<String> = v
             .stopwords
             .iter()
             .filter(|s| s.chars().count() >= 4 && s.chars().all(char::is_alphabetic))
             .cloned()
             .collect();
-        v.long_stopwords.sort_unstable();
-        v.product_words.sort_unstable();
+        long_stopwords.sort_unstable();
+        for s in long_stopwords.iter().filter(|s| s.chars().count() >= 5) {
+            v.shuffled_stopwords
+                .entry(shuffle_key(s))
+                .or_default()
+                .push(s.clone());
+        }
+        v.long_stopwords = Lexicon::new(long_stopwords);
+        let mut category_words = Vec::new();
+        for (c, (_, phrases)) in v.categories.iter().enumerate() {
+            for (p, phrase) in phrases.iter().enumerate() {
+                if let [word] = phrase.as_slice() {
+                    category_words.push(word.clone());
+                    v.category_phrases.push((c, p));
+                }
+            }
+        }
+        v.category_words = Lexicon::new(category_words);
+        v.tag_starts = Lexicon::new(
+            v.tags
+                .iter()
+                .map(|t| t.first().cloned().unwrap_or_default()),
+        );
         v.han_stopwords = v
             .stopwords
             .iter()
@@ -170,29 +208,35 @@ impl Vocabulary {
     /// A stop word with one slip (`serch`, `lookin`, `shwo`, `chepaest`), or, from five letters,
     /// with the letters shuffled inside (`sreach`).
     fn is_mistyped_stopword(&self, word: &str) -> bool {
-        word.chars().count() >= 4
-            && self
-                .long_stopwords
-                .iter()
-                .any(|s| typo_of(word, s) || (s.chars().count() >= 5 && shuffled(word, s)))
+        let letters = word.chars().count();
+        letters >= 4
+            && (self.long_stopwords.typo_position(word).is_some()
+                || (letters >= 5
+                    && self
+                        .shuffled_stopwords
+                        .get(&shuffle_key(word))
+                        .is_some_and(|s| s.iter().any(|s| s != word))))
     }
 
     /// The product word `word` is, exactly, as a plural, or with one slip of the keyboard.
     fn product_word(&self, word: &str) -> Option<String> {
-        let known = |w: &str| {
-            self.product_words
-                .binary_search_by(|p| p.as_str().cmp(w))
-                .is_ok()
-        };
+        let known = |w: &str| self.product_words.contains(w);
         if known(word) || known(singular(word)) || word.strip_suffix("es").is_some_and(known) {
             return Some(word.to_owned());
         }
         if !word.chars().all(char::is_alphabetic) {
             return None;
         }
-        self.product_words
-            .iter()
-            .find(|p| typo_of(word, p) || typo_of(singular(word), p))
+        // The first product word that either form is a slip of.
+        let first = match (
+            self.product_words.typo_position(word),
+            self.product_words.typo_position(singular(word)),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        first
+            .and_then(|i| self.product_words.words().get(i))
             .cloned()
     }
 
@@ -212,19 +256,14 @@ impl Vocabulary {
 }
 
 /// The same letters in another order, first letter kept (`sreach` for `search`).
-fn shuffled(word: &str, known: &str) -> bool {
-    if word == known || word.chars().count() != known.chars().count() {
-        return false;
-    }
-    if word.chars().next() != known.chars().next() {
-        return false;
-    }
-    let sorted = |w: &str| {
-        let mut c: Vec<char> = w.chars().collect();
-        c.sort_unstable();
-        c
-    };
-    sorted(word) == sorted(known)
+/// The first letter, then the others sorted: two words with the same key are the same letters
+/// shuffled behind the same first one (`sreach`, `search`).
+fn shuffle_key(word: &str) -> String {
+    let mut chars = word.chars();
+    let first = chars.next();
+    let mut rest: Vec<char> = chars.collect();
+    rest.sort_unstable();
+    first.into_iter().chain(rest).collect()
 }
 
 /// Everything the parsers found in one message.
@@ -249,9 +288,20 @@ fn inside(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
     spans.iter().any(|(s, e)| start >= *s && end <= *e)
 }
 
+/// The words of a message and their singulars: a phrase whose first word is not among them
+/// occurs nowhere (one look-up instead of a scan, for each of the vocabularies' phrases).
+type Present<'a> = HashSet<&'a str, FxBuildHasher>;
+
+fn present(tokens: &[Token]) -> Present<'_> {
+    tokens
+        .iter()
+        .flat_map(|t| [t.text.as_str(), singular(&t.text)])
+        .collect()
+}
+
 /// Every occurrence of `phrase` in `tokens`, as token index ranges.
-fn occurrences(tokens: &[Token], phrase: &[String]) -> Vec<(usize, usize)> {
-    if phrase.is_empty() || phrase.len() > tokens.len() {
+fn occurrences(tokens: &[Token], present: &Present<'_>, phrase: &[String]) -> Vec<(usize, usize)> {
+    if phrase.is_empty() || phrase.len() > tokens.len() || !present.contains(phrase[0].as_str()) {
         return Vec::new();
     }
     (0..=tokens.len() - phrase.len())
@@ -312,29 +362,40 @@ struct Named {
 /// `cat toys`), nor a category word the message also uses inside such a name (`every toy … a
 /// chew toy`). With two categories, the one naming the product wins: the first, unless the next
 /// word names another (`gardening books`: books; `libros de cocina`: books).
-fn category(tokens: &[Token], vocab: &Vocabulary, products: &[(usize, usize)]) -> Option<Named> {
+fn category(
+    tokens: &[Token],
+    present: &Present<'_>,
+    vocab: &Vocabulary,
+    products: &[(usize, usize)],
+) -> Option<Named> {
     let in_products: HashSet<&str> = products
         .iter()
         .flat_map(|(s, e)| tokens[*s..*e].iter().map(|t| singular(&t.text)))
         .collect();
+    // Words that are a one-word category phrase with a slip, by (category, phrase), in order.
+    let mut slips: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+    for (i, t) in tokens.iter().enumerate() {
+        for at in vocab.category_words.typo_positions(&t.text) {
+            let (Some(word), Some(phrase)) = (
+                vocab.category_words.words().get(at),
+                vocab.category_phrases.get(at),
+            ) else {
+                continue;
+            };
+            if singular(&t.text) != word
+                && !vocab.is_stopword(&t.text)
+                && vocab.product_word(&t.text).is_none()
+            {
+                slips.entry(*phrase).or_default().push(i);
+            }
+        }
+    }
     let mut found: Vec<(String, (usize, usize))> = Vec::new();
-    for (value, phrases) in &vocab.categories {
-        for phrase in phrases {
-            let mut ranges = occurrences(tokens, phrase);
-            if phrase.len() == 1 {
-                ranges.extend(
-                    tokens
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| {
-                            t.text != phrase[0]
-                                && singular(&t.text) != phrase[0]
-                                && typo_of(&t.text, &phrase[0])
-                                && !vocab.is_stopword(&t.text)
-                                && vocab.product_word(&t.text).is_none()
-                        })
-                        .map(|(i, _)| (i, i + 1)),
-                );
+    for (c, (value, phrases)) in vocab.categories.iter().enumerate() {
+        for (p, phrase) in phrases.iter().enumerate() {
+            let mut ranges = occurrences(tokens, present, phrase);
+            if let Some(slipped) = slips.get(&(c, p)) {
+                ranges.extend(slipped.iter().map(|&i| (i, i + 1)));
             }
             for (s, e) in ranges {
                 let within_product = products.iter().any(|(ps, pe)| s >= *ps && e <= *pe);
@@ -382,11 +443,12 @@ pub fn extract(message: &str, vocab: &Vocabulary) -> Extraction {
     let mut mentions = money::find(message, &taken, &tokens);
 
     // Product names in the message, as token ranges (longest first, no overlaps).
+    let present = present(&tokens);
     let mut products: Vec<(usize, usize)> = vocab
         .products
         .iter()
         .filter(|p| p.len() > 1)
-        .flat_map(|p| occurrences(&tokens, p))
+        .flat_map(|p| occurrences(&tokens, &present, p))
         .collect();
     products.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     products.dedup_by(|b, a| b.0 < a.1);
@@ -424,7 +486,7 @@ pub fn extract(message: &str, vocab: &Vocabulary) -> Extraction {
             .collect(),
     );
 
-    let named = category(&tokens, vocab, &products);
+    let named = category(&tokens, &present, vocab, &products);
 
     let mut consumed: Vec<(usize, usize)> = taken;
     consumed.extend(mentions.iter().map(|m| (m.start, m.end)));
@@ -561,7 +623,13 @@ fn query_words(
         let request = tokens
             .iter()
             .enumerate()
-            .filter(|(i, _)| vocab.tags.iter().any(|tag| tag_at(tokens, *i, tag)))
+            .filter(|(i, t)| {
+                vocab
+                    .tag_starts
+                    .matches(&t.text)
+                    .into_iter()
+                    .any(|k| vocab.tags.get(k).is_some_and(|tag| tag_at(tokens, *i, tag)))
+            })
             .map(|(i, _)| clauses[i])
             .max();
         if let Some(request) = request {

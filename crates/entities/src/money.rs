@@ -2,15 +2,16 @@
 //! `3.2M USD`, `twenty dollars`, `veinte euros`, `15 dollars and 50 cents`, `5000円`, `-$5`, and
 //! currency words in other languages or with one slip (`dólares`, `reais`, `рублей`, `eruos`).
 
-use std::sync::LazyLock;
+use std::{borrow::Cow, sync::LazyLock};
 
 use regex::Regex;
 use rust_decimal::Decimal;
 
 use crate::{
+    lexicon::Lexicon,
     lists,
     number::{self, Number},
-    tokens::{Token, is_cjk, typo_of},
+    tokens::{Token, is_cjk},
 };
 
 // A literal pattern: it compiles, or every test of this module fails.
@@ -27,6 +28,34 @@ static SYMBOLS: LazyLock<Vec<(&str, &str)>> =
 /// Currency words and their codes, multi-word first.
 static WORDS: LazyLock<Vec<(&str, &str)>> =
     LazyLock::new(|| lists::pairs(include_str!("../data/currency_words.txt")));
+
+/// The one-word currency words of [`WORDS`], in its order, with their codes at the same
+/// positions; and those of four letters or more, recognised with a slip (`dolars`).
+struct OneWord {
+    exact: Lexicon,
+    exact_codes: Vec<&'static str>,
+    slips: Lexicon,
+    slip_codes: Vec<&'static str>,
+}
+
+static ONE_WORD: LazyLock<OneWord> = LazyLock::new(|| {
+    let one: Vec<(&str, &str)> = WORDS
+        .iter()
+        .filter(|(w, _)| !w.contains(' '))
+        .copied()
+        .collect();
+    let long: Vec<(&str, &str)> = one
+        .iter()
+        .filter(|(w, _)| w.chars().count() >= 4)
+        .copied()
+        .collect();
+    OneWord {
+        exact: Lexicon::new(one.iter().map(|(w, _)| *w)),
+        exact_codes: one.iter().map(|(_, c)| *c).collect(),
+        slips: Lexicon::new(long.iter().map(|(w, _)| *w)),
+        slip_codes: long.iter().map(|(_, c)| *c).collect(),
+    }
+});
 
 /// Multipliers written after a number, with a space or without (`5k`, `3.2M`, `2 million`).
 static MULTIPLIERS: LazyLock<Vec<(&str, i64)>> =
@@ -102,18 +131,21 @@ fn marker_before(text: &str, end: usize) -> Option<(usize, String)> {
 /// The currency a word names: a currency word, or one with a slip of the keyboard (`dolars`,
 /// `eruos`).
 fn currency_word(word: &str) -> Option<&'static str> {
-    let word = word.to_lowercase();
-    WORDS
-        .iter()
-        .filter(|(w, _)| !w.contains(' '))
-        .find(|(w, _)| *w == word)
+    let word: Cow<'_, str> = if word.chars().any(char::is_uppercase) {
+        Cow::Owned(word.to_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    };
+    let one = &*ONE_WORD;
+    one.exact
+        .position(&word)
+        .and_then(|i| one.exact_codes.get(i))
         .or_else(|| {
-            WORDS
-                .iter()
-                .filter(|(w, _)| !w.contains(' ') && w.chars().count() >= 4)
-                .find(|(w, _)| typo_of(&word, w))
+            one.slips
+                .typo_position(&word)
+                .and_then(|i| one.slip_codes.get(i))
         })
-        .map(|(_, code)| *code)
+        .copied()
 }
 
 /// Whether the text is Danish or Norwegian rather than Swedish, for `kr`.

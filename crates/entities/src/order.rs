@@ -7,16 +7,26 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{lists, money, tokens};
+use crate::{lexicon::Lexicon, lists, money, tokens};
 
 /// Words naming an order, an invoice or a purchase order, lower case. Those of five letters or
-/// more are also recognised with one slip of the keyboard (`tokens::typo_of`).
+/// more are also recognised with one slip of the keyboard (`tokens::typo_of`, through a `Lexicon`).
 static KEYWORDS: LazyLock<Vec<&str>> =
     LazyLock::new(|| lists::words(include_str!("../data/order_keywords.txt")));
 
 /// Keywords that only count as written (too short, or common words in other languages).
 static EXACT_ONLY: LazyLock<Vec<&str>> =
     LazyLock::new(|| lists::words(include_str!("../data/order_exact_only.txt")));
+
+/// The keywords recognised with one slip: five letters or more, and not exact-only.
+static SLIPPED_KEYWORDS: LazyLock<Lexicon> = LazyLock::new(|| {
+    Lexicon::new(
+        KEYWORDS
+            .iter()
+            .filter(|k| !EXACT_ONLY.contains(k) && k.chars().count() >= 5)
+            .copied(),
+    )
+});
 
 // Literal patterns: they compile, or every test of this module fails.
 #[allow(clippy::expect_used)]
@@ -42,10 +52,7 @@ fn is_keyword(word: &str) -> (bool, bool) {
     if KEYWORDS.contains(&word) {
         return (true, false);
     }
-    let typo = KEYWORDS
-        .iter()
-        .filter(|k| !EXACT_ONLY.contains(k) && k.chars().count() >= 5)
-        .any(|k| tokens::typo_of(word, k));
+    let typo = SLIPPED_KEYWORDS.typo_position(word).is_some();
     (typo, typo)
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use intentmesh_core::agent::AgentCard;
 use intentmesh_entities::{
-    is_common_stopword,
-    tokens::{find_phrase, singular, typo_of, words},
+    Lexicon, is_common_stopword,
+    tokens::{find_phrase, singular, words},
 };
 use regex::Regex;
 
@@ -31,12 +31,16 @@ struct SkillRules {
     agent: String,
     skill: String,
     tags: Vec<Vec<String>>,
+    /// The one-word tags, recognised with a slip too (`pya`, `serch`), and the position in
+    /// `tags` of each.
+    one_word_tags: Lexicon,
+    one_word_tag_of: Vec<usize>,
     patterns: Vec<Regex>,
     examples: Vec<HashSet<String>>,
     /// Words of the skill's vocabularies other than categories (for search: product words).
-    words: HashSet<String>,
+    words: Lexicon,
     /// Words of the skill's category names and synonyms.
-    category_words: HashSet<String>,
+    category_words: Lexicon,
     accepts: HashSet<String>,
     has_categories: bool,
 }
@@ -44,6 +48,13 @@ struct SkillRules {
 #[derive(Debug)]
 pub(crate) struct RuleClassifier {
     skills: Vec<SkillRules>,
+}
+
+/// Words in a fixed order (a set's order changes from run to run).
+fn sorted(words: HashSet<String>) -> Lexicon {
+    let mut words: Vec<String> = words.into_iter().collect();
+    words.sort_unstable();
+    Lexicon::new(words)
 }
 
 fn content_words(text: &str) -> HashSet<String> {
@@ -70,27 +81,40 @@ impl RuleClassifier {
                     .map(|w| singular(&w).to_owned())
                     .filter(|w| !is_common_stopword(w))
                     .collect();
+                let tags: Vec<Vec<String>> = skill
+                    .tags
+                    .iter()
+                    .map(|t| words(t))
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                let one_word: Vec<(usize, &String)> = tags
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| match t.as_slice() {
+                        [only] => Some((i, only)),
+                        _ => None,
+                    })
+                    .collect();
                 skills.push(SkillRules {
                     agent: card.name.clone(),
                     skill: skill.id.clone(),
-                    tags: skill
-                        .tags
-                        .iter()
-                        .map(|t| words(t))
-                        .filter(|t| !t.is_empty())
-                        .collect(),
+                    one_word_tags: Lexicon::new(one_word.iter().map(|(_, w)| (*w).clone())),
+                    one_word_tag_of: one_word.iter().map(|(i, _)| *i).collect(),
+                    tags,
                     patterns,
                     examples: skill.examples.iter().map(|e| content_words(e)).collect(),
-                    words: vocabulary,
-                    category_words: skill
-                        .vocabularies
-                        .iter()
-                        .filter(|v| v.entity == "category")
-                        .flat_map(|v| &v.terms)
-                        .flat_map(|t| std::iter::once(&t.value).chain(&t.synonyms))
-                        .flat_map(|t| words(t))
-                        .map(|w| singular(&w).to_owned())
-                        .collect(),
+                    words: sorted(vocabulary),
+                    category_words: sorted(
+                        skill
+                            .vocabularies
+                            .iter()
+                            .filter(|v| v.entity == "category")
+                            .flat_map(|v| &v.terms)
+                            .flat_map(|t| std::iter::once(&t.value).chain(&t.synonyms))
+                            .flat_map(|t| words(t))
+                            .map(|w| singular(&w).to_owned())
+                            .collect(),
+                    ),
                     accepts: skill.entities.iter().cloned().collect(),
                     has_categories: skill.vocabularies.iter().any(|v| v.entity == "category"),
                 });
@@ -101,15 +125,22 @@ impl RuleClassifier {
 
     fn score(rules: &SkillRules, input: &Input<'_>, message_words: &HashSet<String>) -> f64 {
         let x = input.extraction;
+        // A one-word tag mistyped ("pya", "serch") still names its skill.
+        let mut slipped = vec![false; rules.tags.len()];
+        for w in &x.tokens {
+            for at in rules.one_word_tags.typo_positions(singular(&w.text)) {
+                if let Some(tag) = rules.one_word_tag_of.get(at)
+                    && let Some(s) = slipped.get_mut(*tag)
+                {
+                    *s = true;
+                }
+            }
+        }
         let named = rules
             .tags
             .iter()
-            .filter(|t| {
-                find_phrase(&x.tokens, t).is_some()
-                    // A one-word tag mistyped ("pya", "serch") still names its skill.
-                    || (t.len() == 1
-                        && x.tokens.iter().any(|w| typo_of(singular(&w.text), &t[0])))
-            })
+            .zip(&slipped)
+            .filter(|(t, slipped)| **slipped || find_phrase(&x.tokens, t).is_some())
             .count()
             + rules
                 .patterns
@@ -140,14 +171,8 @@ impl RuleClassifier {
         }
         score += entity.min(ENTITY_CAP);
 
-        let is_known = |w: &String, set: &HashSet<String>| {
-            set.contains(w) || set.iter().any(|k| typo_of(w, k))
-        };
-        // Each word scanned once against the product words (a typo scan is the costly part).
-        let product: Vec<bool> = message_words
-            .iter()
-            .map(|w| is_known(w, &rules.words))
-            .collect();
+        // Each word looked up once in the product words.
+        let product: Vec<bool> = message_words.iter().map(|w| rules.words.knows(w)).collect();
         let known = product.iter().filter(|k| **k).count();
         if known > 0 {
             score += (FIRST_WORD + EACH_MORE_WORD * (known - 1) as f64).min(WORD_CAP);
@@ -156,7 +181,7 @@ impl RuleClassifier {
             && message_words
                 .iter()
                 .zip(&product)
-                .all(|(w, product)| *product || is_known(w, &rules.category_words))
+                .all(|(w, product)| *product || rules.category_words.knows(w))
         {
             score += COVERED;
         }
