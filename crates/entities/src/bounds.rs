@@ -6,17 +6,17 @@ use std::sync::LazyLock;
 use rust_decimal::Decimal;
 
 use crate::{
+    lexicon::Lexicon,
     lists,
     money::{Mention, Value},
-    tokens::typo_of,
 };
 
 /// Words before an amount that make it a maximum, in English and the main European languages.
-static MAX_WORDS: LazyLock<Vec<&str>> =
-    LazyLock::new(|| lists::words(include_str!("../data/bound_max_before.txt")));
+static MAX_WORDS: LazyLock<BoundWords> =
+    LazyLock::new(|| BoundWords::new(include_str!("../data/bound_max_before.txt")));
 /// Words before an amount that make it a minimum.
-static MIN_WORDS: LazyLock<Vec<&str>> =
-    LazyLock::new(|| lists::words(include_str!("../data/bound_min_before.txt")));
+static MIN_WORDS: LazyLock<BoundWords> =
+    LazyLock::new(|| BoundWords::new(include_str!("../data/bound_min_before.txt")));
 /// Words after an amount that make it a maximum (`$50 or less`, `5000円以下`).
 static MAX_AFTER: LazyLock<Vec<&str>> =
     LazyLock::new(|| lists::words(include_str!("../data/bound_max_after.txt")));
@@ -73,10 +73,29 @@ fn ends_with_word(head: &str, word: &str) -> Option<usize> {
     ok.then_some(start)
 }
 
+/// A list of bound words, and its one-word bounds of five letters or more, recognised with a slip.
+struct BoundWords {
+    words: Vec<&'static str>,
+    slips: Lexicon,
+}
+
+impl BoundWords {
+    fn new(list: &'static str) -> Self {
+        let words = lists::words(list);
+        let slips = Lexicon::new(
+            words
+                .iter()
+                .filter(|w| w.chars().all(char::is_alphabetic) && w.chars().count() >= 5)
+                .copied(),
+        );
+        Self { words, slips }
+    }
+}
+
 /// Where a bound word of `words` ends `head`, allowing an article after it (`sotto i`) and one
 /// slip of the keyboard in a one-word bound of five letters or more (`undr`, `bellow`).
-fn bound_word_before(head: &str, words: &[&str]) -> Option<usize> {
-    let exact = |h: &str| words.iter().find_map(|w| ends_with_word(h, w));
+fn bound_word_before(head: &str, words: &BoundWords) -> Option<usize> {
+    let exact = |h: &str| words.words.iter().find_map(|w| ends_with_word(h, w));
     if let Some(start) = exact(head) {
         return Some(start);
     }
@@ -94,9 +113,9 @@ fn bound_word_before(head: &str, words: &[&str]) -> Option<usize> {
         return Some(start);
     }
     words
-        .iter()
-        .filter(|w| w.chars().all(char::is_alphabetic) && w.chars().count() >= 5)
-        .any(|w| typo_of(&last, w))
+        .slips
+        .typo_position(&last)
+        .is_some()
         .then_some(last_start)
 }
 

@@ -166,6 +166,35 @@ mod cases {
         assert_eq!(ledger.count().await.unwrap(), 40);
     }
 
+    /// Thirty charges at once, one of which the database refuses (its amount breaks the table's
+    /// `CHECK`): that one fails with a storage error, and every other is charged (on SQLite,
+    /// whatever batch they shared with it).
+    pub(super) async fn a_charge_the_database_refuses_fails_alone(ledger: Arc<dyn Ledger>) {
+        let tasks: Vec<_> = (0..30_i64)
+            .map(|n| {
+                let minor = if n == 13 { 0 } else { 100 + n };
+                let p = payment(&format!("alone-{n}"), Some(&format!("ao-{n}")), minor);
+                let ledger = Arc::clone(&ledger);
+                tokio::spawn(async move { ledger.charge(p).await })
+            })
+            .collect();
+        for (n, t) in tasks.into_iter().enumerate() {
+            let outcome = t.await.unwrap();
+            if n == 13 {
+                assert!(
+                    matches!(outcome, Err(LedgerError::Storage(_))),
+                    "{outcome:?}"
+                );
+            } else {
+                assert!(
+                    matches!(outcome, Ok(ChargeOutcome::Charged(_))),
+                    "{n}: {outcome:?}"
+                );
+            }
+        }
+        assert_eq!(ledger.count().await.unwrap(), 29);
+    }
+
     pub(super) async fn large_amounts_are_exact(ledger: Arc<dyn Ledger>) {
         let minor = 9_007_199_254_740_993; // not representable as f64
         let out = ledger.charge(payment("k5", None, minor)).await.unwrap();
@@ -211,6 +240,11 @@ macro_rules! ledger_contract {
             async fn a_crowd_of_charges_resolves_as_one_at_a_time_would() {
                 let (l, _guard) = $make().await;
                 cases::a_crowd_of_charges_resolves_as_one_at_a_time_would(l).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_charge_the_database_refuses_fails_alone() {
+                let (l, _guard) = $make().await;
+                cases::a_charge_the_database_refuses_fails_alone(l).await
             }
             #[tokio::test]
             async fn large_amounts_are_exact() {
