@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use rustc_hash::FxHashSet;
+
 use async_trait::async_trait;
 use intentmesh_core::agent::AgentCard;
 use intentmesh_entities::{
@@ -36,7 +38,7 @@ struct SkillRules {
     one_word_tags: Lexicon,
     one_word_tag_of: Vec<usize>,
     patterns: Vec<Regex>,
-    examples: Vec<HashSet<String>>,
+    examples: Vec<FxHashSet<String>>,
     /// Words of the skill's vocabularies other than categories (for search: product words).
     words: Lexicon,
     /// Words of the skill's category names and synonyms.
@@ -57,7 +59,7 @@ fn sorted(words: HashSet<String>) -> Lexicon {
     Lexicon::new(words)
 }
 
-fn content_words(text: &str) -> HashSet<String> {
+fn content_words(text: &str) -> FxHashSet<String> {
     words(text)
         .into_iter()
         .filter(|w| !is_common_stopword(w) && w.chars().any(char::is_alphabetic))
@@ -123,7 +125,7 @@ impl RuleClassifier {
         Self { skills }
     }
 
-    fn score(rules: &SkillRules, input: &Input<'_>, message_words: &HashSet<String>) -> f64 {
+    fn score(rules: &SkillRules, input: &Input<'_>, message_words: &FxHashSet<String>) -> f64 {
         let x = input.extraction;
         // A one-word tag mistyped ("pya", "serch") still names its skill.
         let mut slipped = vec![false; rules.tags.len()];
@@ -211,7 +213,8 @@ impl Classifier for RuleClassifier {
 impl RuleClassifier {
     /// Every skill, best first (synchronous: the rules take microseconds).
     pub(crate) fn rank(&self, input: &Input<'_>) -> Outcome {
-        let message_words: HashSet<String> = input
+        // Looked up in every skill's examples: hashed the cheap way (the words are not secret).
+        let message_words: FxHashSet<String> = input
             .extraction
             .tokens
             .iter()
