@@ -163,7 +163,7 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
             ErrorCode::InvalidRequest,
             format!("cannot read the body: {err}"),
         ),
-        Err(_) => ApiError::new(ErrorCode::InvalidRequest, "the body did not arrive in time")
+        Err(_) => ApiError::new(ErrorCode::RequestTimeout, "the body did not arrive in time")
             .with("timeout_secs", state.body_read_timeout.as_secs_f64()),
     };
     err.into_response()

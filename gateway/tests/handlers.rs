@@ -656,6 +656,42 @@ async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
     }
 }
 
+/// Over a real socket: a client that sends its headers but not the whole body within
+/// BODY_READ_TIMEOUT_SECS is answered `408 request_timeout`, and the gateway goes on serving.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_a_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = harness_with("5", &[("BODY_READ_TIMEOUT_SECS", "0.3")]).await;
+    let (addr, _stop) = serve_on_a_socket(&h).await;
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        b"POST /process HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+          content-length: 100\r\n\r\n{\"message\": \"pay",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0_u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut answer))
+        .await
+        .expect("answered once the body is late")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+
+    let mut next = tokio::net::TcpStream::connect(addr).await.unwrap();
+    next.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), next.read_to_string(&mut answer))
+        .await
+        .expect("the next client is served")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
 /// A `Prefer: wait` request holds its admission turn only while its work is being queued: the
 /// wait that follows is a follower's, so a request behind it is served, not refused.
 #[tokio::test]

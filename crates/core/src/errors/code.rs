@@ -68,6 +68,7 @@ codes! {
     TaskNotCancelable => "task_not_cancelable",
     DeadLettered => "dead_lettered",
     CircuitOpen => "circuit_open",
+    RequestTimeout => "request_timeout",
 }
 
 impl ErrorCode {
@@ -96,6 +97,7 @@ impl ErrorCode {
             Self::NotFound => S::NOT_FOUND,
             Self::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => S::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
             Self::ModeNotAvailable => S::NOT_IMPLEMENTED,
             Self::UpstreamError => S::BAD_GATEWAY,
@@ -123,6 +125,8 @@ impl ErrorCode {
             | Self::InvalidOrderId
             | Self::InvalidPriceRange
             | Self::UnsupportedMediaType => C::InvalidArgument,
+            // The caller did not finish sending its request: its own doing, like a cancellation.
+            Self::RequestTimeout => C::Cancelled,
             Self::UnknownAgent | Self::UnknownSkill | Self::NotFound => C::NotFound,
             Self::IdempotencyConflict | Self::OrderAlreadyPaid => C::AlreadyExists,
             Self::TaskNotCancelable => C::FailedPrecondition,
