@@ -502,6 +502,18 @@ async fn serve_on_a_socket(h: &Harness) -> (SocketAddr, tokio_util::sync::DropGu
     (addr, stop.drop_guard())
 }
 
+/// Everything the server sends on `stream` until it closes it; `what` fails the test when that
+/// takes over 5 s.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, what: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer))
+        .await
+        .expect(what)
+        .unwrap();
+    answer
+}
+
 /// Admission lets one request run at a time, and the next wait 200 ms for its turn.
 const ONE_AT_A_TIME: &[(&str, &str)] = &[
     ("ADMISSION_INITIAL_LIMIT", "1"),
@@ -623,11 +635,7 @@ async fn connections_past_the_limit_are_refused_and_slow_headers_cut_off() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer))
-        .await
-        .expect("the refusal comes at once")
-        .unwrap();
+    let answer = read_until_closed(&mut third, "the refusal comes at once").await;
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     assert!(answer.contains("\"overloaded\""), "{answer}");
 
@@ -684,11 +692,7 @@ async fn a_body_that_does_not_arrive_in_time_is_a_408() {
     next.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), next.read_to_string(&mut answer))
-        .await
-        .expect("the next client is served")
-        .unwrap();
+    let answer = read_until_closed(&mut next, "the next client is served").await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
 
