@@ -124,6 +124,17 @@ impl Agent for Middle {
     }
 }
 
+/// Serves one agent on `listener` until the process ends.
+async fn serve_grpc<A: Agent>(
+    listener: tokio::net::TcpListener,
+    service: AgentServer<A>,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+}
+
 fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
     Ok(
         tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -187,12 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let worker = tokio::net::TcpListener::bind(args.worker).await?;
     let gateway = tokio::net::TcpListener::bind(args.gateway).await?;
     let worker_service = AgentServer::new(Worker { pool });
-    let worker_task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(worker_service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(worker))
-            .await
-    });
+    let worker_task = tokio::spawn(serve_grpc(worker, worker_service));
     let first_hop = match args.middle {
         None => args.worker,
         Some(addr) => {
@@ -200,11 +206,7 @@ async fn main() -> anyhow::Result<()> {
             let service = AgentServer::new(Middle {
                 next: AgentClient::new(channel(args.worker)?),
             });
-            tokio::spawn(
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(middle)),
-            );
+            tokio::spawn(serve_grpc(middle, service));
             addr
         }
     };

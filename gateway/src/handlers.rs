@@ -7,11 +7,11 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use intentmesh_core::resilience::Turn;
 use intentmesh_core::{
     ErrorCode, VERSION,
     agent::{AgentRequest, Mode, Reply},
     metrics,
+    resilience::Turn,
 };
 use intentmesh_tasks::{TaskId, wait_for_end};
 use tokio::time::Instant;

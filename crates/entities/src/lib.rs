@@ -228,14 +228,10 @@ impl Vocabulary {
             return None;
         }
         // The first product word that either form is a slip of.
-        let first = match (
-            self.product_words.typo_position(word),
-            self.product_words.typo_position(singular(word)),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        first
+        [word, singular(word)]
+            .into_iter()
+            .filter_map(|w| self.product_words.typo_position(w))
+            .min()
             .and_then(|i| self.product_words.words().get(i))
             .cloned()
     }
@@ -255,7 +251,6 @@ impl Vocabulary {
     }
 }
 
-/// The same letters in another order, first letter kept (`sreach` for `search`).
 /// The first letter, then the others sorted: two words with the same key are the same letters
 /// shuffled behind the same first one (`sreach`, `search`).
 fn shuffle_key(word: &str) -> String {

@@ -30,30 +30,17 @@ static WORDS: LazyLock<Vec<(&str, &str)>> =
     LazyLock::new(|| lists::pairs(include_str!("../data/currency_words.txt")));
 
 /// The one-word currency words of [`WORDS`], in its order, with their codes at the same
-/// positions; and those of four letters or more, recognised with a slip (`dolars`).
+/// positions.
 struct OneWord {
-    exact: Lexicon,
-    exact_codes: Vec<&'static str>,
-    slips: Lexicon,
-    slip_codes: Vec<&'static str>,
+    words: Lexicon,
+    codes: Vec<&'static str>,
 }
 
 static ONE_WORD: LazyLock<OneWord> = LazyLock::new(|| {
-    let one: Vec<(&str, &str)> = WORDS
-        .iter()
-        .filter(|(w, _)| !w.contains(' '))
-        .copied()
-        .collect();
-    let long: Vec<(&str, &str)> = one
-        .iter()
-        .filter(|(w, _)| w.chars().count() >= 4)
-        .copied()
-        .collect();
+    let one = WORDS.iter().filter(|(w, _)| !w.contains(' '));
     OneWord {
-        exact: Lexicon::new(one.iter().map(|(w, _)| *w)),
-        exact_codes: one.iter().map(|(_, c)| *c).collect(),
-        slips: Lexicon::new(long.iter().map(|(w, _)| *w)),
-        slip_codes: long.iter().map(|(_, c)| *c).collect(),
+        words: Lexicon::new(one.clone().map(|(w, _)| *w)),
+        codes: one.map(|(_, c)| *c).collect(),
     }
 });
 
@@ -137,14 +124,19 @@ fn currency_word(word: &str) -> Option<&'static str> {
         Cow::Borrowed(word)
     };
     let one = &*ONE_WORD;
-    one.exact
-        .position(&word)
-        .and_then(|i| one.exact_codes.get(i))
-        .or_else(|| {
-            one.slips
-                .typo_position(&word)
-                .and_then(|i| one.slip_codes.get(i))
+    // A slip counts in words of four letters or more.
+    let slip = || {
+        one.words.typo_positions(&word).into_iter().find(|&i| {
+            one.words
+                .words()
+                .get(i)
+                .is_some_and(|w| w.chars().count() >= 4)
         })
+    };
+    one.words
+        .position(&word)
+        .or_else(slip)
+        .and_then(|i| one.codes.get(i))
         .copied()
 }
 
