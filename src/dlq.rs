@@ -16,7 +16,7 @@ use intentmesh_tasks::{
 /// A command that cannot run as asked (exit 64).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct Usage(String);
+pub(crate) struct Usage(pub(crate) String);
 
 async fn broker(env: &impl Env) -> anyhow::Result<amqp::AmqpBroker> {
     let retry = RetryPolicy::from_env(env)?;

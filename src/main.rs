@@ -60,6 +60,25 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// API keys for `AUTH_MODE=api_key` (`AUTH_API_KEYS_FILE`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum KeysAction {
+    /// Makes a random key for `principal` and prints it once (`key: …`; keep it secret, it is
+    /// stored nowhere) and the line to add to AUTH_API_KEYS_FILE (`line: …`), which holds only
+    /// the key's SHA-256.
+    New {
+        /// Who the key authenticates: the user id its requests act as.
+        principal: String,
+        /// Comma-separated scopes: act_as, route_override, admin.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -168,6 +187,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .context("cannot write the description")?;
         return Ok(());
     }
+    if let Command::Keys {
+        action: KeysAction::New { principal, scopes },
+    } = &command
+    {
+        let key =
+            intentmesh_gateway::auth::new_key(principal, scopes).map_err(|err| match err {
+                intentmesh_gateway::auth::KeysError::Usage(why) => {
+                    anyhow::Error::new(dlq::Usage(why))
+                }
+                other => anyhow::Error::new(other),
+            })?;
+        println!("key:  {}", key.key);
+        println!("line: {}", key.line);
+        return Ok(());
+    }
     if let Command::Dlq { action } = command {
         return match action {
             DlqAction::List { agent, json } => dlq::list(&env, &agent, json).await,
@@ -178,7 +212,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let dev = matches!(command, Command::Dev);
     match command {
         Command::Dev => return run_dev(shutdown).await,
-        Command::Dlq { .. } | Command::Probe { .. } | Command::Openapi => {}
+        Command::Dlq { .. } | Command::Keys { .. } | Command::Probe { .. } | Command::Openapi => {}
         Command::Gateway => {
             let config = intentmesh_gateway::Config::from_env(&env, default_addr(8000, dev))?;
             let listener = bind(config.server.listen, "gateway").await?;

@@ -38,6 +38,16 @@ DELIBERATELY_DEFAULTED = {
     "ROUTER_STAGES": "derived: rules,context,embeddings in the image, plus llm when an LLM is configured",
     "XDG_CACHE_HOME": "where the embedding model is looked for without EMBEDDING_MODEL_DIR (set)",
     "HOME": "as XDG_CACHE_HOME",
+    # Authentication (README "Authentication"): AUTH_MODE is set everywhere; what a mode needs is
+    # set where the mode is on (check_production_authenticates_every_caller), the rest defaults.
+    "AUTH_API_KEYS_FILE": "only with AUTH_MODE api_key: production sets it",
+    "AUTH_JWT_JWKS_URL": "only with AUTH_MODE jwt: production sets it",
+    "AUTH_JWT_ISSUER": "only with AUTH_MODE jwt: production sets it",
+    "AUTH_JWT_AUDIENCE": "only with AUTH_MODE jwt: production sets it",
+    "AUTH_JWT_PRINCIPAL_CLAIM": "default sub",
+    "AUTH_JWT_LEEWAY_SECS": "default 60 s of clock skew",
+    "AUTH_JWT_JWKS_TTL_SECS": "default 300 s",
+    "AUTH_JWT_JWKS_MIN_REFRESH_SECS": "default 30 s",
 }
 
 
@@ -254,6 +264,37 @@ def check_every_variable_the_code_reads_is_set_or_deliberately_defaulted():
             missing = {v for v in read - env - set(DELIBERATELY_DEFAULTED)
                        if not v.endswith("_LISTEN_ADDR") or v.startswith(name(d).upper())}
             assert not missing, (overlay, name(d), sorted(missing))
+
+
+def check_production_authenticates_every_caller():
+    """AUTH_MODE=none is for development: production takes API keys and JWTs, with everything
+    each needs, and its gateway has the key file mounted from a Secret."""
+    [config] = [c for c in objects("production", "ConfigMap") if name(c) == "intentmesh-config"]
+    data = config["data"]
+    modes = {m.strip() for m in data.get("AUTH_MODE", "none").split(",")}
+    assert "none" not in modes, "production must not run with AUTH_MODE=none"
+    assert modes == {"api_key", "jwt"}, modes
+    for var in ("AUTH_API_KEYS_FILE", "AUTH_JWT_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE"):
+        assert data.get(var, "").strip(), f"production sets {var}"
+    assert data["AUTH_JWT_JWKS_URL"].startswith("https://"), "the JWKS is fetched over TLS"
+    [gateway] = [d for d in objects("production", "Deployment") if name(d) == "gateway"]
+    pod = gateway["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    key_dir = data["AUTH_API_KEYS_FILE"].rsplit("/", 1)[0]
+    [mount] = [m for m in c.get("volumeMounts", []) if m["mountPath"] == key_dir]
+    assert mount.get("readOnly") is True, mount
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume.get("secret", {}).get("secretName") == "intentmesh-api-keys", volume
+    assert not [s for s in objects("production", "Secret") if name(s) == "intentmesh-api-keys"], \
+        "the key file is created beforehand, never shipped"
+    # …and may reach the identity provider for its keys.
+    assert any(_allows(p, gateway["spec"]["template"]["metadata"]["labels"])
+               and any(port.get("port") == 443 for rule in p["spec"].get("egress", [])
+                       for port in rule.get("ports", []))
+               for p in objects("production", "NetworkPolicy")), "no egress to the JWKS on 443"
+    # Development keeps its warning: nothing else turns authentication off silently.
+    [local] = [c for c in objects("local", "ConfigMap") if name(c) == "intentmesh-config"]
+    assert local["data"].get("AUTH_MODE") == "none", local["data"].get("AUTH_MODE")
 
 
 def _mebibytes(quantity):

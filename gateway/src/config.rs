@@ -33,6 +33,8 @@ pub struct Config {
     /// Task event streams open at once (`SSE_MAX_FOLLOWERS`, default 2,000) and per user
     /// (`SSE_MAX_FOLLOWERS_PER_USER`, default 16).
     pub followers: FollowerLimits,
+    /// `AUTH_MODE` and its settings.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Request limits (docs/ARCHITECTURE.md, "The gateway").
@@ -121,6 +123,7 @@ impl Config {
             )?,
         };
         Ok(Self {
+            auth: crate::auth::AuthConfig::from_env(env)?,
             followers,
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,

@@ -119,6 +119,18 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(after));
         }
+        if self.0.code == ErrorCode::Unauthenticated {
+            // RFC 6750: a refused credential says so; a missing one only names the scheme.
+            let challenge = if self.0.details.contains_key("reason") {
+                r#"Bearer realm="intentmesh", error="invalid_token""#
+            } else {
+                r#"Bearer realm="intentmesh""#
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         response.extensions_mut().insert(ErrorLogged(self.0));
         response
     }

@@ -22,6 +22,7 @@ use crate::{
         ErrorEnvelope, FinishedAnswer, Health, ProcessAnswer, ProcessOk, QueuedAnswer, Readiness,
         RouteAnswer, TaskLinks,
     },
+    auth::Caller,
     convert,
     error::ApiError,
     extract::{IdempotencyKey, Prefer, ProcessBody},
@@ -46,6 +47,9 @@ fn agent_request(
         agent: body.agent,
         idempotency_key: key,
         mode,
+        // Fresh for each HTTP request, whatever the client sent: a client's repeat is a new
+        // attempt unless it sends an `Idempotency-Key` (or names an order).
+        attempt_id: format!("{:032x}", rand::random::<u128>()),
     }
 }
 
@@ -66,6 +70,8 @@ fn agent_request(
         (status = 202, description = "Queued: follow the task", body = QueuedAnswer,
             headers(("Location" = String, description = "/tasks/{task_id}"))),
         (status = 400, description = "A malformed request", body = ErrorEnvelope),
+        (status = 401, description = "No valid credentials (with `AUTH_MODE` on); see `WWW-Authenticate`", body = ErrorEnvelope),
+        (status = 403, description = "`user_id` names another user (needs scope `act_as`), or `agent` is named (needs scope `route_override`)", body = ErrorEnvelope),
         (status = 409, description = "An idempotency key used for another payment, or an order already paid", body = ErrorEnvelope),
         (status = 413, description = "The body is too large", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
@@ -78,12 +84,14 @@ fn agent_request(
 pub(crate) async fn process(
     State(state): State<AppState>,
     request_id: RequestId,
+    caller: Caller,
     prefer: Prefer,
     turn: Option<axum::Extension<Turn>>,
     key: Result<IdempotencyKey, ApiError>,
     body: ProcessBody,
 ) -> Result<Response, ApiError> {
     let IdempotencyKey(key) = key?;
+    caller.check_body(&body.user_id, body.agent.as_deref())?;
     // `Prefer: respond-async` asks for async when the body leaves the mode open.
     let mode = if prefer.respond_async && body.mode == Mode::Auto {
         Mode::Async
@@ -193,6 +201,8 @@ async fn queued_answer(
     responses(
         (status = 200, description = "The routing decision", body = RouteAnswer),
         (status = 400, description = "A malformed request", body = ErrorEnvelope),
+        (status = 401, description = "No valid credentials (with `AUTH_MODE` on); see `WWW-Authenticate`", body = ErrorEnvelope),
+        (status = 403, description = "`user_id` names another user (needs scope `act_as`), or `agent` is named (needs scope `route_override`)", body = ErrorEnvelope),
         (status = 422, description = "Entities that cannot be read (a context field of the wrong type)", body = ErrorEnvelope),
         (status = 503, description = "The root agent is unavailable or its circuit is open, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
@@ -200,8 +210,10 @@ async fn queued_answer(
 pub(crate) async fn route(
     State(state): State<AppState>,
     request_id: RequestId,
+    caller: Caller,
     body: ProcessBody,
 ) -> Result<Json<RouteAnswer>, ApiError> {
+    caller.check_body(&body.user_id, body.agent.as_deref())?;
     let mode = body.mode;
     let request = agent_request(body, &request_id, None, mode);
     let deadline = Instant::now() + state.limits.request_timeout;
@@ -210,7 +222,7 @@ pub(crate) async fn route(
 }
 
 /// Liveness.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The gateway runs", body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "operations", security(()), responses((status = 200, description = "The gateway runs", body = Health)))]
 pub(crate) async fn health() -> Json<Health> {
     Json(Health {
         status: "healthy",
@@ -237,6 +249,7 @@ fn not_ready(reason: String) -> Response {
     get,
     path = "/ready",
     tag = "operations",
+    security(()),
     responses(
         (status = 200, description = "Ready to take requests", body = Readiness),
         (status = 503, description = "Not ready: the reason says what is missing", body = Readiness),
@@ -260,7 +273,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// The gateway's Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

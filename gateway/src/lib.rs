@@ -5,6 +5,7 @@
 //! stacks every call to the root agent goes through; `openapi` describes it all.
 
 pub mod api;
+pub mod auth;
 mod config;
 mod convert;
 mod error;
@@ -58,6 +59,8 @@ pub struct Shared {
     admission: Admission,
     body_read_timeout: std::time::Duration,
     followers: followers::Followers,
+    /// `None` with `AUTH_MODE=none`.
+    auth: Option<auth::Authenticator>,
 }
 
 impl std::ops::Deref for AppState {
@@ -77,13 +80,14 @@ impl FromRef<AppState> for Limits {
 impl AppState {
     /// The stacks to the root agent over lazily connected channels (nothing is dialled yet),
     /// its breaker and the gateway's admission reported in `metrics`; with `tasks`, the task API
-    /// reads from them.
+    /// reads from them. With `AUTH_MODE` on, the API key file is read now.
     pub fn new(
         config: &Config,
         metrics: Arc<ServiceMetrics>,
         tasks: Option<TaskPorts>,
-    ) -> Result<Self, tonic::transport::Error> {
+    ) -> Result<Self, StartError> {
         Ok(Self(Arc::new(Shared {
+            auth: auth::Authenticator::new(&config.auth)?,
             root: root::Root::new(
                 config.root_url(),
                 config.server.connections_per_target,
@@ -125,12 +129,18 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(handlers::method_not_allowed)
         // Read inside-out: the body limit applies to extraction; work waits for admission
         // (refused: 503 overloaded) with its body already read, so a slow sender holds a
-        // connection, never a turn; errors are logged once, as they leave; every request has its
+        // connection, never a turn; a caller without valid credentials is refused (401) before
+        // its body is read; errors are logged once, as they leave; every request has its
         // id (on its span, its error bodies and its answer) before that; metrics see every
         // request, including rejected ones.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(admission)
         .layer(middleware::from_fn_with_state(state.clone(), read_body))
+        // Who is calling, before anything is read or waited for.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
         .layer(middleware::from_fn(log_errors))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(MetricsLayer::new(metrics))
@@ -199,6 +209,15 @@ async fn log_errors(request: Request, next: Next) -> Response {
     response
 }
 
+/// Why the gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Keys(#[from] auth::KeysError),
+}
+
 /// Serves the gateway until `shutdown`, then drains in-flight requests within the grace period.
 /// With `tasks`, the task API reads from them.
 pub async fn serve(
@@ -208,7 +227,25 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let metrics = ServiceMetrics::new(SERVICE_NAME);
-    let state = AppState::new(&config, Arc::clone(&metrics), tasks)?;
+    let state = AppState::new(&config, Arc::clone(&metrics), tasks).map_err(|err| match err {
+        StartError::Transport(err) => ServeError::Transport(err),
+        StartError::Keys(err) => ServeError::Companion {
+            what: "authentication",
+            source: Box::new(err),
+        },
+    })?;
+    match &state.auth {
+        Some(auth) => {
+            tracing::info!(
+                mode = config.auth.mode(),
+                "callers must authenticate (AUTH_MODE)"
+            );
+            auth.watch(shutdown.clone());
+        }
+        None => tracing::warn!(
+            "AUTH_MODE=none: no caller is authenticated, any caller may name any user_id and read any task; set AUTH_MODE=api_key and/or jwt outside development"
+        ),
+    }
     tracing::info!(service = SERVICE_NAME, addr = %listener.local_addr()?, root = %config.root_url(), "serving HTTP");
     let server = server::run(
         app(state),

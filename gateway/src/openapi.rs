@@ -54,6 +54,10 @@ use crate::{api, handlers, tasks};
         api::Health,
         api::Readiness,
     )),
+    modifiers(&Credentials),
+    // With AUTH_MODE on, every route but the operations ones needs one of these (`{}`: none, as
+    // with AUTH_MODE=none).
+    security((), ("bearer" = []), ("api_key" = [])),
     tags(
         (name = "requests", description = "Run or route a request"),
         (name = "tasks", description = "Follow and cancel queued work"),
@@ -61,6 +65,33 @@ use crate::{api, handlers, tasks};
     ),
 )]
 pub(crate) struct ApiDoc;
+
+/// The two ways to send a credential: `Authorization: Bearer <API key or JWT>`, `X-API-Key`.
+struct Credentials;
+
+impl utoipa::Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (AUTH_MODE=api_key) or a JWT from the identity provider (AUTH_MODE=jwt)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
 
 /// The description as pretty JSON, ending in a newline (as committed); made once.
 pub fn json() -> &'static str {
@@ -75,7 +106,7 @@ pub fn json() -> &'static str {
 }
 
 /// This API's OpenAPI 3.1 description.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This description", content_type = "application/json", body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()), responses((status = 200, description = "This description", content_type = "application/json", body = Object)))]
 pub(crate) async fn serve() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
 }

@@ -21,6 +21,7 @@ use intentmesh_tasks::{
 use crate::{
     AppState,
     api::{ErrorEnvelope, TaskView},
+    auth::Caller,
     convert,
     error::ApiError,
 };
@@ -66,12 +67,15 @@ fn backend_down(what: &str, err: impl std::error::Error + Send + Sync + 'static)
     ApiError(AgentError::unavailable(format!("the {what} is unavailable")).caused_by(err))
 }
 
-async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
+/// The task `id` when `caller` may see it: its owner, or a caller that may act as anyone.
+/// Anyone else is told it does not exist, as for an unknown id.
+async fn load(ports: &TaskPorts, caller: &Caller, id: &str) -> Result<TaskRecord, ApiError> {
     let Some(id) = TaskId::parse(id) else {
         return Err(unknown(id));
     };
     match ports.store.get(id.as_str()).await {
-        Ok(Some(task)) => Ok(task),
+        Ok(Some(task)) if caller.may_act_as(&task.user_id) => Ok(task),
+        Ok(Some(_)) => Err(unknown(id.as_str())),
         Ok(None) => Err(unknown(id.as_str())),
         Err(err) => Err(backend_down("task store", err)),
     }
@@ -85,17 +89,19 @@ async fn load(ports: &TaskPorts, id: &str) -> Result<TaskRecord, ApiError> {
     params(("id" = String, Path, description = "The task id (`task_` and 32 hex digits)")),
     responses(
         (status = 200, description = "The task", body = TaskView),
-        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 501, description = "Asynchronous processing is off", body = ErrorEnvelope),
         (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn get_task(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TaskView>, ApiError> {
     let ports = ports(&state)?;
-    Ok(Json(convert::task_view(&load(ports, &id).await?)))
+    Ok(Json(convert::task_view(&load(ports, &caller, &id).await?)))
 }
 
 /// Cancels a task that has not started.
@@ -106,17 +112,19 @@ pub(crate) async fn get_task(
     params(("id" = String, Path, description = "The task id")),
     responses(
         (status = 200, description = "Canceled (also when it was already)", body = TaskView),
-        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 409, description = "It has started or finished", body = ErrorEnvelope),
         (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn cancel_task(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TaskView>, ApiError> {
     let ports = ports(&state)?;
-    let task = load(ports, &id).await?;
+    let task = load(ports, &caller, &id).await?;
     let outcome = ports
         .store
         .transition(
@@ -220,16 +228,18 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     params(("id" = String, Path, description = "The task id")),
     responses(
         (status = 200, description = "An event stream; each `data` is a task event", content_type = "text/event-stream", body = crate::api::TaskEventData),
-        (status = 404, description = "Unknown, or its result expired", body = ErrorEnvelope),
+        (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 503, description = "The task store or the event log is unavailable, or too many event streams are open (`overloaded`)", body = ErrorEnvelope),
     ),
 )]
 pub(crate) async fn task_events(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let ports = ports(&state)?.clone();
-    let task = load(&ports, &id).await?;
+    let task = load(&ports, &caller, &id).await?;
     let place = state.followers.join(&task.user_id)?;
     let events = ports
         .events

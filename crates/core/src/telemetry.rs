@@ -145,6 +145,12 @@ pub fn init(config: &TelemetryConfig) -> TelemetryGuard {
     TelemetryGuard(provider)
 }
 
+/// Names the verified caller on the current request span (`principal` in every log line of it);
+/// a no-op outside one.
+pub fn record_principal(principal: &str) {
+    tracing::Span::current().record("principal", principal);
+}
+
 /// Names the request being handled on the current request span (`request_id` in every log line
 /// of it); a no-op outside one.
 pub fn record_request_id(request_id: &str) {

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 pub use intentmesh_core::now_millis;
 
-/// A task id: `task_` and a UUIDv7 in simple form, so ids sort by creation time.
+/// A task id: `task_` and 128 random bits in lower-case hex, and nothing else: no time, no
+/// counter, nothing to guess a neighbour's id from (its owner is checked too: the gateway answers
+/// anyone else `404`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TaskId(String);
@@ -37,7 +39,8 @@ impl From<TaskId> for String {
 
 impl TaskId {
     pub fn generate() -> Self {
-        Self(format!("task_{}", uuid::Uuid::now_v7().simple()))
+        // `thread_rng` is a CSPRNG (ChaCha12) seeded from the operating system.
+        Self(format!("task_{:032x}", rand::random::<u128>()))
     }
 
     /// Accepts only the shape [`TaskId::generate`] produces, so a caller's id never reaches a
@@ -397,6 +400,33 @@ impl TaskMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ids are 128 random bits: ids made one after another share no prefix (a time-ordered id,
+    /// as UUIDv7 was, shares its first dozen hex digits within a second), and every bit varies.
+    #[test]
+    fn task_ids_carry_random_bits_only() {
+        let ids: Vec<u128> = (0..256)
+            .map(|_| {
+                let id = TaskId::generate();
+                u128::from_str_radix(&id.as_str()["task_".len()..], 16).unwrap()
+            })
+            .collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let (ones, zeros) = ids
+            .iter()
+            .fold((0u128, 0u128), |(o, z), id| (o | id, z | !id));
+        assert_eq!(ones, u128::MAX, "every bit is 1 in some id");
+        assert_eq!(zeros, u128::MAX, "every bit is 0 in some id");
+        let shared_prefix = ids
+            .windows(2)
+            .filter(|w| (w[0] ^ w[1]).leading_zeros() >= 16)
+            .count();
+        assert!(
+            shared_prefix < 4,
+            "{shared_prefix} neighbours share 16 leading bits"
+        );
+    }
 
     #[test]
     fn task_ids_are_generated_in_the_shape_parse_accepts() {

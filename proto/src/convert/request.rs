@@ -107,6 +107,7 @@ impl TryFrom<pb::ProcessRequest> for AgentRequest {
             agent: some(req.agent),
             idempotency_key: some(req.idempotency_key),
             mode,
+            attempt_id: req.attempt_id,
         })
     }
 }
@@ -123,6 +124,7 @@ impl From<AgentRequest> for pb::ProcessRequest {
             agent: req.agent.unwrap_or_default(),
             idempotency_key: req.idempotency_key.unwrap_or_default(),
             mode: pb::ExecutionMode::from(req.mode) as i32,
+            attempt_id: req.attempt_id,
         }
     }
 }
@@ -195,6 +197,7 @@ mod tests {
             agent: None,
             idempotency_key: Some("k".into()),
             mode: Mode::Async,
+            attempt_id: "0f".repeat(16),
         };
         let wire = pb::ProcessRequest::from(request.clone());
         assert_eq!(wire.mode, pb::ExecutionMode::Async as i32);

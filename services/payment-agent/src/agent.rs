@@ -48,6 +48,7 @@ impl PaymentAgent {
             skill: request.skill.as_deref(),
             user_id: &request.user_id,
             entities: request.entities.as_ref(),
+            attempt_id: &request.attempt_id,
             request_id,
             idempotency_key: request.idempotency_key.as_deref(),
         };

@@ -98,6 +98,35 @@ mod cases {
         assert_eq!(ledger.count().await.unwrap(), 1);
     }
 
+    /// Order ids are each user's own: another user's order of the same id is another order,
+    /// and paying it neither blocks nor reveals the first.
+    pub(super) async fn order_ids_belong_to_their_user(ledger: Arc<dyn Ledger>) {
+        let mine = ledger.charge(payment("k5", Some("o5"), 100)).await.unwrap();
+        let theirs = NewPayment {
+            idempotency_key: "key:user-2:k5".to_owned(),
+            fingerprint: "user-2|o5|1|USD".to_owned(),
+            user_id: "user-2".to_owned(),
+            amount_minor: 1,
+            ..payment("k5", Some("o5"), 1)
+        };
+        let theirs = ledger.charge(theirs).await.unwrap();
+        assert!(matches!(theirs, ChargeOutcome::Charged(_)), "{theirs:?}");
+        assert_ne!(
+            theirs.payment().transaction_id,
+            mine.payment().transaction_id
+        );
+        assert_eq!(ledger.count_for_order("o5").await.unwrap(), 2);
+        // Each user's order is still paid at most once.
+        let err = ledger
+            .charge(payment("k5-bis", Some("o5"), 999))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LedgerError::OrderAlreadyPaid { .. }),
+            "{err:?}"
+        );
+    }
+
     pub(super) async fn twenty_concurrent_charges_make_one_row(ledger: Arc<dyn Ledger>) {
         let tasks: Vec<_> = (0..20)
             .map(|_| {
@@ -231,6 +260,12 @@ macro_rules! ledger_contract {
                 let (l, _guard) = $make().await;
                 cases::an_order_is_paid_at_most_once(l).await
             }
+            #[tokio::test]
+            async fn order_ids_belong_to_their_user() {
+                let (l, _guard) = $make().await;
+                cases::order_ids_belong_to_their_user(l).await
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn twenty_concurrent_charges_make_one_row() {
                 let (l, _guard) = $make().await;

@@ -70,7 +70,8 @@ pub struct Entities {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentRequest {
-    /// Carried unchanged on every hop; the last resort idempotency key.
+    /// Carried unchanged on every hop: the correlation id (the client's `X-Request-Id` when
+    /// sane), never an idempotency key.
     pub request_id: String,
     pub message: String,
     pub user_id: String,
@@ -84,4 +85,7 @@ pub struct AgentRequest {
     /// The caller's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     pub mode: Mode,
+    /// Minted by the gateway for each HTTP request (128 random bits): with the user, the
+    /// payment's last-resort idempotency key. Empty from callers inside the mesh.
+    pub attempt_id: String,
 }

@@ -69,6 +69,8 @@ codes! {
     DeadLettered => "dead_lettered",
     CircuitOpen => "circuit_open",
     RequestTimeout => "request_timeout",
+    Unauthenticated => "unauthenticated",
+    Forbidden => "forbidden",
 }
 
 impl ErrorCode {
@@ -94,6 +96,8 @@ impl ErrorCode {
             Self::IdempotencyConflict | Self::OrderAlreadyPaid | Self::TaskNotCancelable => {
                 S::CONFLICT
             }
+            Self::Unauthenticated => S::UNAUTHORIZED,
+            Self::Forbidden => S::FORBIDDEN,
             Self::NotFound => S::NOT_FOUND,
             Self::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
@@ -130,6 +134,8 @@ impl ErrorCode {
             Self::UnknownAgent | Self::UnknownSkill | Self::NotFound => C::NotFound,
             Self::IdempotencyConflict | Self::OrderAlreadyPaid => C::AlreadyExists,
             Self::TaskNotCancelable => C::FailedPrecondition,
+            Self::Unauthenticated => C::Unauthenticated,
+            Self::Forbidden => C::PermissionDenied,
             Self::DeadLettered => C::Aborted,
             Self::PayloadTooLarge | Self::Overloaded => C::ResourceExhausted,
             Self::ModeNotAvailable | Self::MethodNotAllowed => C::Unimplemented,

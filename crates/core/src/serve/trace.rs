@@ -62,6 +62,7 @@ where
             service = %self.service,
             method = %request.method(),
             request_id = tracing::field::Empty,
+            principal = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
         // No caller context (or no OpenTelemetry layer) leaves the span a root: nothing to do.

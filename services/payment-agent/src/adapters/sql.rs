@@ -132,20 +132,28 @@ impl SqlLedger {
 
     async fn find_by(&self, column: &str, value: &str) -> Result<Option<Payment>, LedgerError> {
         let mut conn = self.pool.acquire().await?;
-        find_by(&mut conn, column, value).await
+        find_where(&mut conn, &[column], &[value]).await
     }
 }
 
-async fn find_by(
+/// The payment whose `columns` hold `values` (column names are ours, never a caller's).
+async fn find_where(
     conn: &mut AnyConnection,
-    column: &str,
-    value: &str,
+    columns: &[&str],
+    values: &[&str],
 ) -> Result<Option<Payment>, LedgerError> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE {column} = $1");
-    let row = sqlx::query(&sql)
-        .bind(value)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let condition = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE {condition}");
+    let mut query = sqlx::query(&sql);
+    for value in values {
+        query = query.bind(*value);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
     row.map(|r| payment_from_row(&r)).transpose()
 }
 
@@ -176,7 +184,9 @@ async fn charge_on(
     }
 
     // Nothing was written: the key or the order was recorded before.
-    if let Some(existing) = find_by(conn, "idempotency_key", &payment.idempotency_key).await? {
+    if let Some(existing) =
+        find_where(conn, &["idempotency_key"], &[&payment.idempotency_key]).await?
+    {
         return if existing.fingerprint == payment.fingerprint {
             Ok(ChargeOutcome::Replayed(existing))
         } else {
@@ -186,7 +196,12 @@ async fn charge_on(
         };
     }
     if let Some(order_id) = &payment.order_id
-        && let Some(existing) = find_by(conn, "order_id", order_id).await?
+        && let Some(existing) = find_where(
+            conn,
+            &["user_id", "order_id"],
+            &[&payment.user_id, order_id],
+        )
+        .await?
     {
         return if existing.fingerprint == payment.fingerprint {
             Ok(ChargeOutcome::Replayed(existing))

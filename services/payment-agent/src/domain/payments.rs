@@ -28,7 +28,9 @@ pub(crate) struct PaymentOrder<'a> {
     pub skill: Option<&'a str>,
     pub user_id: &'a str,
     pub entities: Option<&'a Entities>,
-    /// Carried on every hop: the last-resort idempotency key.
+    /// The gateway's attempt id: with the user, the last-resort idempotency key.
+    pub attempt_id: &'a str,
+    /// Carried on every hop: the key when there is no attempt id (a caller inside the mesh).
     pub request_id: &'a str,
     /// The caller's `Idempotency-Key`.
     pub idempotency_key: Option<&'a str>,
@@ -75,6 +77,7 @@ impl Payments {
             idempotency_key: idempotency::key_for(
                 user_id,
                 order.idempotency_key,
+                order.attempt_id,
                 order.request_id,
                 &payment,
             ),
