@@ -35,6 +35,8 @@ pub struct Config {
     pub followers: FollowerLimits,
     /// `AUTH_MODE` and its settings.
     pub auth: crate::auth::AuthConfig,
+    /// `RATE_LIMIT_*`.
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
 }
 
 /// Request limits (docs/ARCHITECTURE.md, "The gateway").
@@ -124,6 +126,7 @@ impl Config {
         };
         Ok(Self {
             auth: crate::auth::AuthConfig::from_env(env)?,
+            rate_limit: crate::rate_limit::RateLimitConfig::from_env(env)?,
             followers,
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,

@@ -111,7 +111,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if matches!(
             self.0.code,
-            ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::CircuitOpen
+            ErrorCode::Unavailable
+                | ErrorCode::Overloaded
+                | ErrorCode::CircuitOpen
+                | ErrorCode::RateLimited
         ) {
             // An open circuit says when it will try again; otherwise a second is a fair guess.
             let after = self.0.retry_after.map_or(1, retry_after_secs);

@@ -75,7 +75,8 @@ fn agent_request(
         (status = 409, description = "An idempotency key used for another payment, or an order already paid", body = ErrorEnvelope),
         (status = 413, description = "The body is too large", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
-        (status = 422, description = "Entities that cannot be acted on (an amount, a currency)", body = ErrorEnvelope),
+        (status = 422, description = "Entities that cannot be acted on (an amount, a currency), or a payment past the user's daily limit (`budget_exceeded`)", body = ErrorEnvelope),
+        (status = 429, description = "The caller's rate limit (`rate_limited`); see `Retry-After`, `RateLimit` and `RateLimit-Policy`", body = ErrorEnvelope),
         (status = 502, description = "A downstream service answered something unusable", body = ErrorEnvelope),
         (status = 503, description = "A downstream service is unavailable or its circuit is open, or the mesh is at capacity (`overloaded`); see `Retry-After`", body = ErrorEnvelope),
         (status = 504, description = "The request ran out of time downstream", body = ErrorEnvelope),
@@ -204,6 +205,7 @@ async fn queued_answer(
         (status = 401, description = "No valid credentials (with `AUTH_MODE` on); see `WWW-Authenticate`", body = ErrorEnvelope),
         (status = 403, description = "`user_id` names another user (needs scope `act_as`), or `agent` is named (needs scope `route_override`)", body = ErrorEnvelope),
         (status = 422, description = "Entities that cannot be read (a context field of the wrong type)", body = ErrorEnvelope),
+        (status = 429, description = "The caller's rate limit (`rate_limited`); see `Retry-After`", body = ErrorEnvelope),
         (status = 503, description = "The root agent is unavailable or its circuit is open, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
     ),
 )]

@@ -13,6 +13,7 @@ pub mod extract;
 mod followers;
 mod handlers;
 pub mod openapi;
+pub mod rate_limit;
 mod request_id;
 mod root;
 mod server;
@@ -61,6 +62,8 @@ pub struct Shared {
     followers: followers::Followers,
     /// `None` with `AUTH_MODE=none`.
     auth: Option<auth::Authenticator>,
+    /// `None` without `RATE_LIMIT_RPS`.
+    rate_limiter: Option<Arc<dyn rate_limit::RateLimiter>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,6 +91,13 @@ impl AppState {
     ) -> Result<Self, StartError> {
         Ok(Self(Arc::new(Shared {
             auth: auth::Authenticator::new(&config.auth)?,
+            rate_limiter: rate_limit::limiter(
+                &config.rate_limit,
+                tasks
+                    .as_ref()
+                    .and_then(|t| t.redis.clone())
+                    .zip(config.tasks.redis.as_ref().map(|r| r.key_prefix.as_str())),
+            ),
             root: root::Root::new(
                 config.root_url(),
                 config.server.connections_per_target,
@@ -128,19 +138,23 @@ pub fn app(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         // Read inside-out: the body limit applies to extraction; work waits for admission
-        // (refused: 503 overloaded) with its body already read, so a slow sender holds a
-        // connection, never a turn; a caller without valid credentials is refused (401) before
-        // its body is read; errors are logged once, as they leave; every request has its
-        // id (on its span, its error bodies and its answer) before that; metrics see every
-        // request, including rejected ones.
+        // (refused: 503 overloaded); before that, the caller's rate (429 past it), and before
+        // that who is calling (401); all of it with the body already read, so a slow sender
+        // holds a connection, never a turn, and a refused client reads its answer instead of
+        // a connection closed under its unread body. Errors are logged once, as they leave;
+        // every request has its id (on its span, its error bodies and its answer) before that;
+        // metrics see every request, including rejected ones.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(admission)
-        .layer(middleware::from_fn_with_state(state.clone(), read_body))
-        // Who is calling, before anything is read or waited for.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::middleware,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn(log_errors))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(MetricsLayer::new(metrics))
@@ -150,26 +164,26 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Reads a request's body in full (at most `MAX_BODY_BYTES`, within `BODY_READ_TIMEOUT_SECS`)
-/// before it waits for admission.
+/// before anything else is decided.
 async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let limit = state.limits.max_body_bytes;
-    let read = tokio::time::timeout(state.body_read_timeout, axum::body::to_bytes(body, limit));
+    let read = tokio::time::timeout(state.body_read_timeout, read_limited(body, limit));
     let err = match read.await {
-        Ok(Ok(bytes)) => {
+        Ok(Read::Whole(bytes)) => {
             return next
                 .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await;
         }
-        Ok(Err(err)) if is_length_limit(&err) => ApiError::new(
+        Ok(Read::TooLarge) => ApiError::new(
             ErrorCode::PayloadTooLarge,
             "the body is larger than allowed",
         )
         .with("max_bytes", limit),
-        Ok(Err(err)) => ApiError::new(
+        Ok(Read::Failed(err)) => ApiError::new(
             ErrorCode::InvalidRequest,
             format!("cannot read the body: {err}"),
         ),
@@ -179,16 +193,45 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
     err.into_response()
 }
 
-/// Whether reading a body failed on its size limit.
-fn is_length_limit(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// A body read under a limit.
+enum Read {
+    Whole(bytes::Bytes),
+    TooLarge,
+    Failed(axum::Error),
+}
+
+/// How much of a too-large body is read and dropped, as a multiple of the limit, so that its
+/// client reads the `413` instead of a connection reset under its unread bytes; past it, the
+/// answer goes at once and the connection closes.
+const DRAIN_FACTOR: usize = 16;
+
+/// Reads `body` whole if it is at most `limit` bytes; a larger one is read on and dropped, up
+/// to [`DRAIN_FACTOR`] times the limit, and is [`Read::TooLarge`].
+async fn read_limited(mut body: axum::body::Body, limit: usize) -> Read {
+    use http_body_util::BodyExt as _;
+    let mut kept = bytes::BytesMut::new();
+    let mut dropped = 0usize;
+    while let Some(frame) = body.frame().await {
+        let data = match frame.map(|f| f.into_data()) {
+            Ok(Ok(data)) => data,
+            // Trailers carry nothing we read.
+            Ok(Err(_)) => continue,
+            Err(err) => return Read::Failed(err),
+        };
+        if dropped > 0 || kept.len() + data.len() > limit {
+            dropped = dropped.saturating_add(data.len());
+            if dropped > limit.saturating_mul(DRAIN_FACTOR) {
+                return Read::TooLarge;
+            }
+            continue;
         }
-        source = e.source();
+        kept.extend_from_slice(&data);
     }
-    false
+    if dropped > 0 {
+        Read::TooLarge
+    } else {
+        Read::Whole(kept.freeze())
+    }
 }
 
 /// Logs each error response once, where it leaves the gateway (errors another IntentMesh service

@@ -26,6 +26,7 @@ use intentmesh_core::{
 };
 use tokio::{io::AsyncWriteExt, net::TcpListener};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 use crate::{Limits, error::ApiError, extract::Prefer};
 
@@ -78,7 +79,16 @@ pub(crate) async fn run(
             () = shutdown.cancelled() => break,
             stream = connections.accept(&listener) => stream,
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Each request knows its client's address (the rate limit's key without a principal).
+        let client = crate::rate_limit::ClientAddr(
+            tonic::transport::server::Connected::connect_info(&stream).remote_addr(),
+        );
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(client);
+                request
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -90,6 +90,7 @@ async fn load(ports: &TaskPorts, caller: &Caller, id: &str) -> Result<TaskRecord
     responses(
         (status = 200, description = "The task", body = TaskView),
         (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 429, description = "The caller's rate limit (`rate_limited`); see `Retry-After`", body = ErrorEnvelope),
         (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 501, description = "Asynchronous processing is off", body = ErrorEnvelope),
         (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
@@ -113,6 +114,7 @@ pub(crate) async fn get_task(
     responses(
         (status = 200, description = "Canceled (also when it was already)", body = TaskView),
         (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 429, description = "The caller's rate limit (`rate_limited`); see `Retry-After`", body = ErrorEnvelope),
         (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 409, description = "It has started or finished", body = ErrorEnvelope),
         (status = 503, description = "The task store is unavailable, or the gateway is at capacity (`overloaded`)", body = ErrorEnvelope),
@@ -229,6 +231,7 @@ fn follow(f: Follow) -> impl Stream<Item = Result<Event, Infallible>> {
     responses(
         (status = 200, description = "An event stream; each `data` is a task event", content_type = "text/event-stream", body = crate::api::TaskEventData),
         (status = 401, description = "No valid credentials (with `AUTH_MODE` on)", body = ErrorEnvelope),
+        (status = 429, description = "The caller's rate limit (`rate_limited`); see `Retry-After`", body = ErrorEnvelope),
         (status = 404, description = "Unknown, its result expired, or another user's", body = ErrorEnvelope),
         (status = 503, description = "The task store or the event log is unavailable, or too many event streams are open (`overloaded`)", body = ErrorEnvelope),
     ),

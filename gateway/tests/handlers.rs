@@ -262,7 +262,10 @@ async fn every_error_code_of_the_root_gets_its_status_and_envelope() {
         assert_eq!(body["request_id"], "req-test-1");
         let retry = matches!(
             code,
-            ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::CircuitOpen
+            ErrorCode::Unavailable
+                | ErrorCode::Overloaded
+                | ErrorCode::CircuitOpen
+                | ErrorCode::RateLimited
         );
         assert_eq!(headers.contains_key(header::RETRY_AFTER), retry, "{code:?}");
     }

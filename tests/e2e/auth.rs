@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::launcher::start_dev_services;
 
 /// `intentmesh keys new <principal> --scopes …`: the key, and the line for the key file.
-fn new_key(principal: &str, scopes: &str) -> (String, String) {
+pub(crate) fn new_key(principal: &str, scopes: &str) -> (String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_intentmesh"));
     command.args(["keys", "new", principal]);
     if !scopes.is_empty() {

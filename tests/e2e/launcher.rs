@@ -73,18 +73,23 @@ pub(crate) async fn start_dev_services(
         .expect("the launcher prints the gateway URL")
         .clone();
     assert!(gateway.starts_with("http://127.0.0.1:"), "{gateway}");
+    wait_ready(&gateway).await;
+    (child, urls)
+}
+
+/// Waits (20 s at most) until the gateway at `url` answers `/ready` with 200.
+pub(crate) async fn wait_ready(url: &str) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http
-        .get(format!("{gateway}/ready"))
+        .get(format!("{url}/ready"))
         .send()
         .await
         .is_ok_and(|r| r.status() == 200)
     {
-        assert!(Instant::now() < deadline, "not ready in 20 s");
+        assert!(Instant::now() < deadline, "{url} not ready in 20 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (child, urls)
 }
 
 #[tokio::test]

@@ -188,7 +188,7 @@ fn text(value: &axum::http::HeaderValue) -> Result<&str, Refusal> {
 }
 
 /// Routes anyone may call: probes, metrics and the API's description.
-fn is_public(path: &str) -> bool {
+pub(crate) fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
 }
 

@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use intentmesh_core::{
     AgentError,
     agent::{AgentRequest, PaymentReceipt, Reply},
+    metrics::ServiceMetrics,
     money::Money,
 };
 use intentmesh_tasks::TaskHandler;
 use tokio::time::Instant;
 
 use crate::domain::{
+    error::PaymentError,
     ledger::{ChargeOutcome, Ledger},
     payments::{Paid, PaymentOrder, Payments},
     validate::{PaymentPolicy, from_minor_units},
@@ -21,12 +23,19 @@ use crate::domain::{
 #[derive(Debug, Clone)]
 pub struct PaymentAgent {
     payments: Arc<Payments>,
+    /// Where daily-limit checks are counted (`quota_checks{quota="daily_budget"}`).
+    metrics: Arc<ServiceMetrics>,
 }
 
 impl PaymentAgent {
-    pub fn new(ledger: Arc<dyn Ledger>, policy: PaymentPolicy) -> Self {
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        policy: PaymentPolicy,
+        metrics: Arc<ServiceMetrics>,
+    ) -> Self {
         Self {
             payments: Arc::new(Payments::new(ledger, policy)),
+            metrics,
         }
     }
 
@@ -52,7 +61,21 @@ impl PaymentAgent {
             request_id,
             idempotency_key: request.idempotency_key.as_deref(),
         };
-        let Paid { outcome, payment } = self.payments.pay(order, deadline).await?;
+        let Paid { outcome, payment } = match self.payments.pay(order, deadline).await {
+            Ok(paid) => {
+                if matches!(paid.outcome, ChargeOutcome::Charged(_))
+                    && self.payments.has_daily_limit(paid.payment.currency)
+                {
+                    self.metrics.quota("daily_budget", "allowed");
+                }
+                paid
+            }
+            Err(err @ PaymentError::BudgetExceeded { .. }) => {
+                self.metrics.quota("daily_budget", "refused");
+                return Err(err.into());
+            }
+            Err(err) => return Err(err.into()),
+        };
         let replayed = matches!(outcome, ChargeOutcome::Replayed(_));
         let p = outcome.payment();
         tracing::info!(transaction_id = %p.transaction_id, currency = %p.currency, replayed, "payment recorded");

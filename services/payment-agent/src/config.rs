@@ -12,6 +12,7 @@ use crate::domain::validate::PaymentPolicy;
 
 pub(crate) const INTENTMESH_DATA_DIR: &str = "INTENTMESH_DATA_DIR";
 pub(crate) const PAYMENT_MAX_AMOUNT: &str = "PAYMENT_MAX_AMOUNT";
+pub(crate) const PAYMENT_DAILY_LIMITS: &str = "PAYMENT_DAILY_LIMITS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -45,11 +46,19 @@ impl Config {
                 "must be greater than zero",
             ));
         }
+        let daily_limits = match env.get(PAYMENT_DAILY_LIMITS) {
+            None => Default::default(),
+            Some(raw) => PaymentPolicy::parse_daily_limits(&raw)
+                .map_err(|why| ConfigError::new(PAYMENT_DAILY_LIMITS, &raw, why))?,
+        };
         let server = ServerConfig::from_env(env, "PAYMENT", default_listen)?;
         Ok(Self {
             database,
             pool_size: parse_or(env, DATABASE_POOL_SIZE, 10)?,
-            policy: PaymentPolicy { max_amount },
+            policy: PaymentPolicy {
+                max_amount,
+                daily_limits,
+            },
             tasks: AsyncConfig::from_env(env, server.shutdown_grace)?,
             server,
         })

@@ -48,7 +48,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let task_metrics = TaskMetrics::new(AGENT_NAME);
     let metrics = ServiceMetrics::with(AGENT_NAME, &[&task_metrics]);
-    let agent = PaymentAgent::new(Arc::clone(&ledger), config.policy);
+    let agent = PaymentAgent::new(Arc::clone(&ledger), config.policy, Arc::clone(&metrics));
     let service = PaymentService::new(agent.clone(), config.server.request_timeout);
     let server = AgentServer::new(AGENT_NAME, config.server, metrics)
         .reflection(intentmesh_proto::FILE_DESCRIPTOR_SET)

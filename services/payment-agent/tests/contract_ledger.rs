@@ -43,6 +43,7 @@ mod cases {
             amount_minor: minor,
             currency: "USD".to_owned(),
             request_id: format!("req-{key}"),
+            daily_limit_minor: None,
         }
     }
 
@@ -125,6 +126,78 @@ mod cases {
             matches!(err, LedgerError::OrderAlreadyPaid { .. }),
             "{err:?}"
         );
+    }
+
+    /// A daily limit holds however the charges interleave: of twenty charges of 1.00 made at
+    /// once against a limit of 10.00, ten are charged and ten refused, and nothing of the
+    /// refused ones is kept; another user and another currency have their own totals, and a
+    /// repeat of a charged payment is still its first answer.
+    pub(super) async fn a_daily_limit_is_never_passed_even_at_once(ledger: Arc<dyn Ledger>) {
+        let limited = |n: usize, user: &str, currency: &str| NewPayment {
+            idempotency_key: format!("key:{user}:{currency}:b{n}"),
+            fingerprint: format!("{user}|b{n}|100|{currency}"),
+            user_id: user.to_owned(),
+            currency: currency.to_owned(),
+            daily_limit_minor: Some(1_000),
+            ..payment(&format!("b{n}"), None, 100)
+        };
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let ledger = Arc::clone(&ledger);
+                tokio::spawn(async move { ledger.charge(limited(n, "user-1", "USD")).await })
+            })
+            .collect();
+        let (mut charged, mut refused) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(ChargeOutcome::Charged(_)) => charged += 1,
+                Err(LedgerError::BudgetExceeded {
+                    currency,
+                    limit_minor,
+                }) => {
+                    assert_eq!((currency.as_str(), limit_minor), ("USD", 1_000));
+                    refused += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((charged, refused), (10, 10));
+        assert_eq!(
+            ledger.count().await.unwrap(),
+            10,
+            "refused charges left nothing"
+        );
+        // One more of the same user and currency is refused; a repeat of a charged one is not.
+        let err = ledger
+            .charge(limited(99, "user-1", "USD"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::BudgetExceeded { .. }), "{err:?}");
+        let mut replays = 0;
+        for n in 0..20 {
+            if let Ok(ChargeOutcome::Replayed(_)) = ledger.charge(limited(n, "user-1", "USD")).await
+            {
+                replays += 1;
+            }
+        }
+        assert_eq!(replays, 10, "each charged payment replays");
+        assert!(matches!(
+            ledger.charge(limited(0, "user-2", "USD")).await.unwrap(),
+            ChargeOutcome::Charged(_)
+        ));
+        assert!(matches!(
+            ledger.charge(limited(0, "user-1", "EUR")).await.unwrap(),
+            ChargeOutcome::Charged(_)
+        ));
+        // More than the limit in one charge is refused whole.
+        let big = NewPayment {
+            amount_minor: 1_001,
+            ..limited(500, "user-3", "USD")
+        };
+        assert!(matches!(
+            ledger.charge(big).await.unwrap_err(),
+            LedgerError::BudgetExceeded { .. }
+        ));
     }
 
     pub(super) async fn twenty_concurrent_charges_make_one_row(ledger: Arc<dyn Ledger>) {
@@ -267,6 +340,12 @@ macro_rules! ledger_contract {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_daily_limit_is_never_passed_even_at_once() {
+                let (l, _guard) = $make().await;
+                cases::a_daily_limit_is_never_passed_even_at_once(l).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn twenty_concurrent_charges_make_one_row() {
                 let (l, _guard) = $make().await;
                 cases::twenty_concurrent_charges_make_one_row(l).await
@@ -322,6 +401,7 @@ async fn sqlite_writes_concurrent_charges_in_shared_transactions() {
                     amount_minor: 1,
                     currency: "USD".into(),
                     request_id: format!("r-{n}"),
+                    daily_limit_minor: None,
                 };
                 let outcome = ledger.charge(p).await.unwrap();
                 // Answered: it is in the ledger already.

@@ -71,6 +71,8 @@ codes! {
     RequestTimeout => "request_timeout",
     Unauthenticated => "unauthenticated",
     Forbidden => "forbidden",
+    RateLimited => "rate_limited",
+    BudgetExceeded => "budget_exceeded",
 }
 
 impl ErrorCode {
@@ -92,7 +94,9 @@ impl ErrorCode {
             | Self::MissingCurrency
             | Self::InvalidCurrency
             | Self::InvalidOrderId
-            | Self::InvalidPriceRange => S::UNPROCESSABLE_ENTITY,
+            | Self::InvalidPriceRange
+            | Self::BudgetExceeded => S::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => S::TOO_MANY_REQUESTS,
             Self::IdempotencyConflict | Self::OrderAlreadyPaid | Self::TaskNotCancelable => {
                 S::CONFLICT
             }
@@ -133,7 +137,9 @@ impl ErrorCode {
             Self::RequestTimeout => C::Cancelled,
             Self::UnknownAgent | Self::UnknownSkill | Self::NotFound => C::NotFound,
             Self::IdempotencyConflict | Self::OrderAlreadyPaid => C::AlreadyExists,
-            Self::TaskNotCancelable => C::FailedPrecondition,
+            Self::TaskNotCancelable | Self::BudgetExceeded => C::FailedPrecondition,
+            // The caller's own quota: never counted against the callee by a breaker.
+            Self::RateLimited => C::ResourceExhausted,
             Self::Unauthenticated => C::Unauthenticated,
             Self::Forbidden => C::PermissionDenied,
             Self::DeadLettered => C::Aborted,

@@ -41,6 +41,15 @@ pub struct RefusalLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QuotaLabels {
+    pub agent: String,
+    /// `rate` (requests per principal), `daily_budget` (payments per principal and currency).
+    pub quota: String,
+    /// `allowed`, `refused`, or `error` (the quota's store failed; the request went on).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BreakerLabels {
     pub agent: String,
     pub target: String,
@@ -63,6 +72,7 @@ pub struct ServiceMetrics {
     active_connections: Family<AgentLabels, Gauge>,
     breakers: Family<BreakerLabels, Gauge>,
     admission: AdmissionGauges,
+    quotas: Family<QuotaLabels, Counter>,
 }
 
 /// The admission controller's state (`crate::resilience::admission`).
@@ -93,6 +103,7 @@ impl ServiceMetrics {
         let active_connections = Family::<AgentLabels, Gauge>::default();
         let breakers = Family::<BreakerLabels, Gauge>::default();
         let admission = AdmissionGauges::default();
+        let quotas = Family::<QuotaLabels, Counter>::default();
         for family in families {
             family.register(&mut registry);
         }
@@ -136,7 +147,13 @@ impl ServiceMetrics {
             "Requests refused with `overloaded`, by reason (queue_full, wait_expired, connections)",
             admission.refused.clone(),
         );
+        registry.register(
+            "quota_checks",
+            "Quota checks by quota (rate, daily_budget) and outcome (allowed, refused, error)",
+            quotas.clone(),
+        );
         Arc::new(Self {
+            quotas,
             agent: agent.to_owned(),
             registry,
             requests,
@@ -176,6 +193,17 @@ impl ServiceMetrics {
             .get_or_create(&RefusalLabels {
                 agent: self.agent.clone(),
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one check of `quota` and how it ended.
+    pub fn quota(&self, quota: &str, outcome: &str) {
+        self.quotas
+            .get_or_create(&QuotaLabels {
+                agent: self.agent.clone(),
+                quota: quota.to_owned(),
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

@@ -81,6 +81,7 @@ struct Writer {
 /// One charge for the writer, and where its outcome goes once its batch is durable.
 struct Job {
     payment: Payment,
+    daily_limit_minor: Option<i64>,
     /// Not written when the writer gets to it after this.
     expires: tokio::time::Instant,
     reply: oneshot::Sender<Result<ChargeOutcome, LedgerError>>,
@@ -157,10 +158,42 @@ async fn find_where(
     row.map(|r| payment_from_row(&r)).transpose()
 }
 
-/// Records `payment` on `conn` unless its key or order is taken, and says what happened.
+/// Adds `payment` to its user's total for its currency and UTC day, unless that would pass
+/// `limit` (minor units): whether it was added. One statement, so concurrent charges of a user
+/// queue on the total's row and cannot both pass the limit.
+async fn spend(
+    conn: &mut AnyConnection,
+    payment: &Payment,
+    limit: Option<i64>,
+) -> Result<bool, LedgerError> {
+    let limit = limit.unwrap_or(i64::MAX);
+    if payment.amount_minor > limit {
+        return Ok(false);
+    }
+    let day = payment.created_at.get(..10).unwrap_or(&payment.created_at);
+    let added = sqlx::query(
+        "INSERT INTO payment_budgets (user_id, currency, day, spent_minor) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, currency, day) DO UPDATE \
+         SET spent_minor = payment_budgets.spent_minor + excluded.spent_minor \
+         WHERE payment_budgets.spent_minor <= $5 - excluded.spent_minor \
+         RETURNING spent_minor",
+    )
+    .bind(&payment.user_id)
+    .bind(&payment.currency)
+    .bind(day)
+    .bind(payment.amount_minor)
+    .bind(limit)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(added.is_some())
+}
+
+/// Records `payment` on `conn` unless its key or order is taken, or it would pass its user's
+/// daily limit, and says what happened.
 async fn charge_on(
     conn: &mut AnyConnection,
     payment: Payment,
+    daily_limit_minor: Option<i64>,
 ) -> Result<ChargeOutcome, LedgerError> {
     let sql = format!(
         "INSERT INTO payments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -180,7 +213,18 @@ async fn charge_on(
         .fetch_optional(&mut *conn)
         .await?;
     if inserted.is_some() {
-        return Ok(ChargeOutcome::Charged(payment));
+        if spend(conn, &payment, daily_limit_minor).await? {
+            return Ok(ChargeOutcome::Charged(payment));
+        }
+        // Past the limit: the row goes again, inside the same transaction (no one saw it).
+        sqlx::query("DELETE FROM payments WHERE transaction_id = $1")
+            .bind(&payment.transaction_id)
+            .execute(&mut *conn)
+            .await?;
+        return Err(LedgerError::BudgetExceeded {
+            currency: payment.currency,
+            limit_minor: daily_limit_minor.unwrap_or(i64::MAX),
+        });
     }
 
     // Nothing was written: the key or the order was recorded before.
@@ -274,7 +318,7 @@ async fn write_batch(pool: &AnyPool, jobs: &[Job]) -> Written {
     };
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (at, job) in jobs.iter().enumerate() {
-        match charge_on(&mut tx, job.payment.clone()).await {
+        match charge_on(&mut tx, job.payment.clone(), job.daily_limit_minor).await {
             // The transaction may be gone with the statement: dropping it rolls back the rest.
             Err(error @ LedgerError::Storage(_)) => return Written::Failed { at, error },
             outcome => outcomes.push(outcome),
@@ -337,14 +381,28 @@ impl Ledger for SqlLedger {
             request_id: new.request_id,
             created_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         };
+        let daily_limit_minor = new.daily_limit_minor;
         let Some(writer) = &self.writer else {
-            let mut conn = self.pool.acquire().await?;
-            return charge_on(&mut conn, payment).await;
+            // The charge and its day's total change together, or not at all.
+            let mut tx = self.pool.begin().await?;
+            let outcome = charge_on(&mut tx, payment, daily_limit_minor).await;
+            return match outcome {
+                Err(err) => {
+                    // Dropping the transaction rolls it back; say so plainly.
+                    let _ = tx.rollback().await;
+                    Err(err)
+                }
+                Ok(outcome) => {
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+            };
         };
         let (reply, outcome) = oneshot::channel();
         let expires = tokio::time::Instant::now() + WRITE_TIMEOUT;
         let job = Job {
             payment,
+            daily_limit_minor,
             expires,
             reply,
         };

@@ -42,6 +42,8 @@ pub enum PaymentError {
     IdempotencyConflict { transaction_id: String },
     #[error("order {0} is already paid with a different amount or currency")]
     OrderAlreadyPaid(String),
+    #[error("this payment would exceed today's limit of {limit} {currency} for this user")]
+    BudgetExceeded { currency: String, limit: Decimal },
     #[error("the payment ledger is unavailable")]
     LedgerUnavailable(#[source] LedgerError),
     #[error("the charge task failed")]
@@ -55,6 +57,14 @@ impl From<LedgerError> for PaymentError {
                 transaction_id: existing.transaction_id,
             },
             LedgerError::OrderAlreadyPaid { order_id } => Self::OrderAlreadyPaid(order_id),
+            // The domain knows the currency's exponent: `Payments::pay` writes the limit out.
+            LedgerError::BudgetExceeded {
+                currency,
+                limit_minor,
+            } => Self::BudgetExceeded {
+                currency,
+                limit: Decimal::from(limit_minor),
+            },
             other => Self::LedgerUnavailable(other),
         }
     }
@@ -101,6 +111,9 @@ impl From<PaymentError> for AgentError {
             E::OrderAlreadyPaid(order_id) => {
                 error(ErrorCode::OrderAlreadyPaid).with("order_id", order_id)
             }
+            E::BudgetExceeded { currency, limit } => error(ErrorCode::BudgetExceeded)
+                .with("currency", currency)
+                .with("daily_limit", limit),
             E::LedgerUnavailable(source) => error(ErrorCode::Unavailable).caused_by(source),
             E::ChargeInterrupted(source) => error(ErrorCode::Internal).caused_by(source),
         }

@@ -14,6 +14,9 @@ pub struct NewPayment {
     pub amount_minor: i64,
     pub currency: String,
     pub request_id: String,
+    /// The most `user_id` may pay in `currency` on the charge's UTC day, in minor units
+    /// (`None`: no limit). Checked in the charge's own transaction.
+    pub daily_limit_minor: Option<i64>,
 }
 
 /// A recorded payment.
@@ -57,6 +60,9 @@ pub enum LedgerError {
     /// The order was paid before with a different amount, currency or payer.
     #[error("order {order_id} is already paid")]
     OrderAlreadyPaid { order_id: String },
+    /// The charge would take the user past its daily limit in the currency; nothing was written.
+    #[error("daily limit of {limit_minor} minor units of {currency} reached")]
+    BudgetExceeded { currency: String, limit_minor: i64 },
     #[error("ledger storage error")]
     Storage(#[from] sqlx::Error),
     #[error("ledger migration error")]

@@ -55,6 +55,11 @@ impl Payments {
         Self { ledger, policy }
     }
 
+    /// Whether payments in `currency` count against a daily limit.
+    pub(crate) fn has_daily_limit(&self, currency: &str) -> bool {
+        self.policy.daily_limits.contains_key(currency)
+    }
+
     /// Charges `order` once, if it is valid and there is time to record it before `deadline`.
     pub(crate) async fn pay(
         &self,
@@ -87,12 +92,26 @@ impl Payments {
             amount_minor: payment.amount_minor,
             currency: payment.currency.to_owned(),
             request_id: order.request_id.to_owned(),
+            daily_limit_minor: self.policy.daily_limit_minor(&payment),
         };
         // The charge runs in a task of its own: a caller that hangs up must not cut it in half.
         let ledger = Arc::clone(&self.ledger);
         let outcome = tokio::spawn(async move { ledger.charge(new).await })
             .await
-            .map_err(PaymentError::ChargeInterrupted)??;
+            .map_err(PaymentError::ChargeInterrupted)?
+            .map_err(|err| match PaymentError::from(err) {
+                // The ledger counts in minor units; the caller reads the currency's own.
+                PaymentError::BudgetExceeded { currency, .. } => PaymentError::BudgetExceeded {
+                    limit: self
+                        .policy
+                        .daily_limits
+                        .get(currency.as_str())
+                        .copied()
+                        .unwrap_or_default(),
+                    currency,
+                },
+                other => other,
+            })?;
         Ok(Paid { outcome, payment })
     }
 }

@@ -14,12 +14,49 @@ use super::error::PaymentError;
 pub struct PaymentPolicy {
     /// The largest amount accepted, in the payment's currency.
     pub max_amount: Decimal,
+    /// The most one user may pay per UTC day, by currency (`PAYMENT_DAILY_LIMITS`); a currency
+    /// not named has no daily limit.
+    pub daily_limits: std::collections::BTreeMap<&'static str, Decimal>,
+}
+
+impl PaymentPolicy {
+    /// `payment`'s currency's daily limit in minor units, if it has one.
+    pub fn daily_limit_minor(&self, payment: &ValidPayment) -> Option<i64> {
+        let limit = *self.daily_limits.get(payment.currency)?;
+        // A limit too large to count in minor units is no limit.
+        minor_units(limit, payment.exponent).or(Some(i64::MAX))
+    }
+
+    /// Parses `PAYMENT_DAILY_LIMITS`: `USD=5000,EUR=5000` (ISO 4217 codes, amounts > 0).
+    pub fn parse_daily_limits(
+        raw: &str,
+    ) -> Result<std::collections::BTreeMap<&'static str, Decimal>, String> {
+        let mut limits = std::collections::BTreeMap::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (code, amount) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not CURRENCY=AMOUNT"))?;
+            let (code, _) = currency(code.trim()).map_err(|e| e.to_string())?;
+            let amount: Decimal = amount
+                .trim()
+                .parse()
+                .map_err(|_| format!("{amount:?} is not an amount"))?;
+            if amount <= Decimal::ZERO {
+                return Err(format!("the {code} limit must be greater than zero"));
+            }
+            if limits.insert(code, amount).is_some() {
+                return Err(format!("{code} is named twice"));
+            }
+        }
+        Ok(limits)
+    }
 }
 
 impl Default for PaymentPolicy {
     fn default() -> Self {
         Self {
             max_amount: Decimal::from(1_000_000),
+            daily_limits: std::collections::BTreeMap::new(),
         }
     }
 }
