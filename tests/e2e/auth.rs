@@ -554,3 +554,46 @@ fn a_bad_key_file_stops_the_start() {
     );
     assert!(Path::new(&keys).exists());
 }
+
+/// The JWKS may be a file, and the principal another claim (`AUTH_JWT_PRINCIPAL_CLAIM`): here
+/// `email`, so a token's `sub` names no one.
+#[tokio::test]
+async fn a_jwks_file_and_another_principal_claim() {
+    let signer = es256("file-1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [signer.jwk]}).to_string()).unwrap();
+    let (_child, urls) = start_dev_services(
+        &[
+            ("INTENTMESH_DATA_DIR", dir.path().to_str().unwrap()),
+            ("AUTH_MODE", "jwt"),
+            ("AUTH_JWT_JWKS_URL", jwks.to_str().unwrap()),
+            ("AUTH_JWT_ISSUER", ISSUER),
+            ("AUTH_JWT_AUDIENCE", AUDIENCE),
+            ("AUTH_JWT_PRINCIPAL_CLAIM", "email"),
+        ],
+        Stdio::null(),
+    )
+    .await;
+    let gateway = &urls["gateway"];
+    let auth = format!(
+        "Bearer {}",
+        token(
+            &signer,
+            claims("u-123", json!({"email": "erin@example.com"}))
+        )
+    );
+    let body = |user: &str| json!({"message": "find lamps", "user_id": user, "mode": "sync"});
+    let ok = post(
+        gateway,
+        Some(("authorization", &auth)),
+        body("erin@example.com"),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let by_sub = post(gateway, Some(("authorization", &auth)), body("u-123")).await;
+    assert_refused(&by_sub, 403, "forbidden");
+    let no_email = format!("Bearer {}", token(&signer, claims("u-123", json!({}))));
+    let refused = post(gateway, Some(("authorization", &no_email)), body("u-123")).await;
+    assert_refused(&refused, 401, "unauthenticated");
+}
