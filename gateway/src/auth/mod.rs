@@ -31,8 +31,6 @@ use crate::{AppState, error::ApiError};
 pub const ACT_AS: &str = "act_as";
 /// May name the agent (`"agent"` in the body), skipping classification.
 pub const ROUTE_OVERRIDE: &str = "route_override";
-/// May use the admin surfaces.
-pub const ADMIN: &str = "admin";
 
 /// A verified caller: its id (the user it acts as) and its scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]

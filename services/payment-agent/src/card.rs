@@ -132,6 +132,34 @@ pub fn card() -> AgentCard {
                 r"\bpay (no |close )?attention\b",
                 // Forged router output.
                 r#"\{\s*"(intent|agent|route)"\s*:"#,
+                // Instructions aimed at the system rather than a request: "ignore previous
+                // instructions", "admin mode", role tags.
+                r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|guidelines|directives|above|previous)\b",
+                r"\b(system|admin|administrator|developer|debug|god|maintenance|root)\s*(override|mode|prompt|access)\b",
+                r"\byou are now\b",
+                r"<\s*/?\s*(system|assistant|user|message|instructions?|prompt)\b",
+                r"^\s*\[?\s*(system|assistant|developer)\s*\]?\s*:",
+                // Moving money to an account or a person: this skill pays orders, nothing else.
+                r"\b(to|into)\s+(the\s+|my\s+|his\s+|her\s+|their\s+|a\s+)?(bank\s+)?(account|acct|iban|wallet)\b",
+                r"\baccount\s*(no\.?|number|#)?\s*:?\s*\d{2,}",
+                r"\b(send|transfer|wire|give)\b.{0,40}\bto\s+(my\s+)?(friend|brother|sister|mom|mother|dad|father|wife|husband|son|daughter|him|her|them|someone|somebody)\b",
+                r"\b(remaining|whole|entire|full)\s+balance\b",
+                // Negations and changes of mind.
+                r"\b(don'?t|do not|dont|never|no need to|shouldn'?t|should not|won'?t|will not|not going to)\b.{0,20}\b(pay|charge|send|transfer)",
+                r"\bchanged my mind\b",
+                // Questions and complaints about payments, not requests to make one.
+                r"^\W*(why|how|what|what'?s|when|where|which|who|did|does|do you|is|was|were|has|have|am i|are)\b",
+                r"\b(payment|transfer|charge)\s+(has\s+|was\s+)?(failed|declined|bounced|is pending|did ?n[o']?t|went through)\b",
+                r"\b(was|been|got|being|get)\s+(charged|billed)\b",
+                r"\bi\s+(already\s+|just\s+)?(paid|sent|transferred)\b",
+                r"\b(shows|showing|marked|says|listed)\s+(as\s+)?unpaid\b",
+                r"\bexchange rates?\b",
+                // Hypotheticals.
+                r"\b(what if|if i (were to |was to )?pay|hypothetically|suppose i|supposing)\b",
+                // Other work on an order than paying it.
+                r"\b(change|update|edit|modify|correct)\s+(the\s+|my\s+)?(shipping\s+|delivery\s+|billing\s+)?address\b",
+                // An amount alone asks for nothing.
+                r"^\W*[$€£¥₫]?\s*\d[\d.,\s]*\s*(usd|eur|gbp|jpy|vnd|dollars?|euros?|[$€£¥₫])?\W*$",
             ]),
         }],
     }

@@ -90,6 +90,18 @@ fn fill(into: &mut Entities, from: &Entities) {
     gap!(currency, order_id, query, category, min_price, max_price);
 }
 
+/// Fills what a model suggested into the gaps the parsers left, except what a payment charges
+/// (amount, currency, order id): a model never makes up a payment.
+fn fill_from_model(into: &mut Entities, from: &Entities) {
+    let search_only = Entities {
+        amount: None,
+        currency: None,
+        order_id: None,
+        ..from.clone()
+    };
+    fill(into, &search_only);
+}
+
 /// A follow-up's query narrows the previous one ("only the black ones" after "hoodies under
 /// $50" searches "hoodies black"): the previous words, then the new ones it did not have.
 fn narrowed(previous: Option<&str>, new: Option<&str>) -> Option<String> {
@@ -249,7 +261,8 @@ impl Routing {
 
         if let Some(suggested) = &decision.entities {
             // The model read the words better than what the parsers leave over ("love build
-            // castles"); amounts, orders and prices stay the parsers' where they found them.
+            // castles"); prices stay the parsers' where they found them. What a payment charges —
+            // amount, currency, order — comes from the parsers only, never from a model.
             if stage == Stage::Llm {
                 if suggested.query.is_some() {
                     parsed.query.clone_from(&suggested.query);
@@ -258,7 +271,7 @@ impl Routing {
                     parsed.category.clone_from(&suggested.category);
                 }
             }
-            fill(&mut parsed, suggested);
+            fill_from_model(&mut parsed, suggested);
         }
         // A follow-up keeps what the previous turn said and it does not change.
         if stage == Stage::Context
