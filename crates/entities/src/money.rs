@@ -292,7 +292,15 @@ pub(crate) fn find(text: &str, taken: &[(usize, usize)], tokens: &[Token]) -> Ve
             cents = c;
             after_end = end;
         }
-        let before = marker_before(text, marker_end);
+        // An upper-case word before the amount that is no known code ("PAY 5 EUR") is a
+        // currency only when nothing after the amount names one.
+        let before = marker_before(text, marker_end).filter(|(s, code)| {
+            after.is_none()
+                || SYMBOLS
+                    .iter()
+                    .any(|(sym, _)| text[*s..marker_end].trim_end() == *sym)
+                || COMMON_CODES.contains(&code.to_ascii_lowercase().as_str())
+        });
         let mut start = before.as_ref().map_or(marker_end, |(s, _)| *s);
         if negative {
             start = start.min(marker_end);

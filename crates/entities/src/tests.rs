@@ -110,6 +110,29 @@ fn european_amounts_and_orders() {
     assert_eq!(paid(&x).0, dec("49.99"));
 }
 
+/// A shouted verb before an amount is no currency when a currency follows it; a known code
+/// before the amount still is, and an unknown code with nothing after is kept (for the payment
+/// agent to refuse by name).
+#[test]
+fn an_upper_case_word_before_an_amount_is_a_currency_only_where_one_can_stand() {
+    assert_eq!(
+        paid(&extract("PAY 5 EUR", &vocab())),
+        (dec("5"), Some("EUR".into()))
+    );
+    assert_eq!(
+        paid(&extract("PAY 12.50 USD FOR ORDER 7", &vocab())),
+        (dec("12.50"), Some("USD".into()))
+    );
+    assert_eq!(
+        paid(&extract("pay EUR 30", &vocab())),
+        (dec("30"), Some("EUR".into()))
+    );
+    assert_eq!(
+        paid(&extract("pay XYZ 30", &vocab())),
+        (dec("30"), Some("XYZ".into()))
+    );
+}
+
 /// An amount past any number is reported as such, not guessed (the root agent answers it with
 /// `AMOUNT_TOO_LARGE`).
 #[test]
