@@ -93,32 +93,43 @@ impl Cache {
     }
 }
 
+/// Cheap to clone: a background refresh holds one.
+#[derive(Debug, Clone)]
+pub(crate) struct JwtVerifier(Arc<Inner>);
+
 #[derive(Debug)]
-pub(crate) struct JwtVerifier {
+struct Inner {
     config: JwtConfig,
     http: reqwest::Client,
     cache: RwLock<Arc<Cache>>,
     /// One fetch at a time; holds when the last one was tried.
-    fetching: tokio::sync::Mutex<Option<Instant>>,
+    fetching: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl JwtVerifier {
     pub(crate) fn new(config: JwtConfig) -> Self {
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // A redirect could lead from https to http: the provider's URL is to be exact.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self {
+        Self(Arc::new(Inner {
             config,
             http,
             cache: RwLock::new(Arc::new(Cache::default())),
-            fetching: tokio::sync::Mutex::new(None),
-        }
+            fetching: Arc::new(tokio::sync::Mutex::new(None)),
+        }))
     }
 
     fn cached(&self) -> Arc<Cache> {
-        Arc::clone(&self.cache.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.0.cache.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn fresh(&self, cache: &Cache) -> bool {
+        cache
+            .fetched
+            .is_some_and(|at| at.elapsed() < self.0.config.ttl)
     }
 
     /// The caller `token` proves.
@@ -131,16 +142,17 @@ impl JwtVerifier {
             return Err(JwtError::Algorithm(header.alg));
         }
         let key = self.key(header.kid.as_deref(), header.alg).await?;
+        let config = &self.0.config;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
-        validation.leeway = self.config.leeway.as_secs();
+        validation.leeway = config.leeway.as_secs();
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
             .map_err(|err| JwtError::Rejected(rejection(&err)))?
             .claims;
-        let claim = &self.config.principal_claim;
+        let claim = &config.principal_claim;
         let id = claims
             .get(claim)
             .and_then(Value::as_str)
@@ -149,43 +161,24 @@ impl JwtVerifier {
         Ok(Principal::new(id, scopes(&claims)))
     }
 
-    /// The key for `kid`: from the cache while it is fresh and knows it, else fetched again
-    /// (no more often than `min_refresh`).
+    /// The key for `kid`. A known one is answered at once, and a stale cache is refreshed in the
+    /// background meanwhile; an unknown one waits for a fetch (a rotation), at most one per
+    /// `min_refresh`.
     async fn key(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<Key, JwtError> {
-        let fresh = |cache: &Cache| {
-            cache
-                .fetched
-                .is_some_and(|at| at.elapsed() < self.config.ttl)
-        };
         let cache = self.cached();
-        if fresh(&cache)
-            && let Some(key) = cache.find(kid, algorithm)
-        {
-            return Ok(key);
-        }
-        let mut last_try = self.fetching.lock().await;
-        // Another request may have fetched while this one waited.
-        let cache = self.cached();
-        if let Some(key) = cache.find(kid, algorithm)
-            && (fresh(&cache) || last_try.is_some_and(|t| t.elapsed() < self.config.min_refresh))
-        {
-            return Ok(key);
-        }
-        if last_try.is_none_or(|t| t.elapsed() >= self.config.min_refresh) {
-            *last_try = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => {
-                    tracing::info!(keys = keys.len(), "JWKS fetched");
-                    *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Cache {
-                        keys,
-                        fetched: Some(Instant::now()),
-                    });
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot fetch the JWKS; keys already fetched stay in use");
-                }
+        if let Some(key) = cache.find(kid, algorithm) {
+            if !self.fresh(&cache) {
+                self.refresh_in_background();
             }
+            return Ok(key);
         }
+        let mut last_try = self.0.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(key) = self.cached().find(kid, algorithm) {
+            return Ok(key);
+        }
+        self.fetch_if_due(&mut last_try).await;
+        drop(last_try);
         let cache = self.cached();
         match cache.find(kid, algorithm) {
             Some(key) => Ok(key),
@@ -194,8 +187,38 @@ impl JwtVerifier {
         }
     }
 
+    /// Fetches the keys now, unless a fetch was tried less than `min_refresh` ago.
+    async fn fetch_if_due(&self, last_try: &mut Option<Instant>) {
+        if last_try.is_some_and(|t| t.elapsed() < self.0.config.min_refresh) {
+            return;
+        }
+        *last_try = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "JWKS fetched");
+                *self.0.cache.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Cache {
+                    keys,
+                    fetched: Some(Instant::now()),
+                });
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot fetch the JWKS; keys already fetched stay in use");
+            }
+        }
+    }
+
+    /// Starts a fetch in a task of its own unless one is running (requests go on with the
+    /// keys they have).
+    pub(crate) fn refresh_in_background(&self) {
+        let Ok(mut last_try) = Arc::clone(&self.0.fetching).try_lock_owned() else {
+            return;
+        };
+        let verifier = self.clone();
+        tokio::spawn(async move { verifier.fetch_if_due(&mut last_try).await });
+    }
+
     async fn fetch(&self) -> Result<Vec<Key>, FetchError> {
-        let bytes = match &self.config.jwks {
+        let bytes = match &self.0.config.jwks {
             JwksSource::File(path) => {
                 let bytes = tokio::fs::read(path).await?;
                 if bytes.len() > MAX_JWKS_BYTES {
@@ -204,7 +227,7 @@ impl JwtVerifier {
                 bytes
             }
             JwksSource::Url(url) => {
-                let mut response = self.http.get(url).send().await?;
+                let mut response = self.0.http.get(url).send().await?;
                 if !response.status().is_success() {
                     return Err(FetchError::Status(response.status()));
                 }

@@ -1,5 +1,6 @@
 //! API keys: `AUTH_API_KEYS_FILE` lists one key a line as `<principal> <sha256 hex of the key>
-//! [scope,scope,…]`, with `#` comments and blank lines. Only hashes are stored; a presented key
+//! [scope,scope,…]`, with blank lines and `#` comments (at a line's start or after a space); a
+//! key listed twice is an error. Only hashes are stored; a presented key
 //! is hashed and compared with every listed hash in constant time. The file is read again when
 //! its content changes (checked every second): a malformed new version is refused with a
 //! warning naming the line, and the keys before it stay in force.
@@ -61,9 +62,14 @@ pub(crate) struct ApiKeys {
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
     let mut entries = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (index, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
+        // A comment starts a line or follows a space: `#` inside a field is the field's.
+        let fields: Vec<&str> = line
+            .split_whitespace()
+            .take_while(|f| !f.starts_with('#'))
+            .collect();
+        if fields.is_empty() {
             continue;
         }
         let bad = |reason: &str| KeysError::Line {
@@ -71,7 +77,7 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
             line: index + 1,
             reason: reason.to_owned(),
         };
-        let mut fields = line.split_whitespace();
+        let mut fields = fields.into_iter();
         let (Some(principal), Some(hash)) = (fields.next(), fields.next()) else {
             return Err(bad("expected `<principal> <sha256 hex> [scope,scope,…]`"));
         };
@@ -85,6 +91,9 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
         let mut digest = [0u8; 32];
         if hash.len() != 64 || hex::decode_to_slice(hash, &mut digest).is_err() {
             return Err(bad("the key's hash must be 64 hex digits (SHA-256)"));
+        }
+        if !seen.insert(digest) {
+            return Err(bad("this key is listed twice"));
         }
         let scopes: Vec<&str> = scopes.split(',').filter(|s| !s.is_empty()).collect();
         if let Some(scope) = scopes.iter().find(|s| !valid_scope(s)) {
@@ -239,6 +248,10 @@ mod tests {
             !a.line.contains(&a.key),
             "the line holds the hash, not the key"
         );
+        // `#` inside a principal is the principal's; after a space it starts a comment.
+        let team = new_key("team#1", &[]).unwrap();
+        let entries = parse(path, &format!("{}   #note", team.line)).unwrap();
+        assert_eq!(entries[0].principal.id(), "team#1");
 
         for (bad, line) in [
             ("alice\n", 1),
@@ -246,6 +259,10 @@ mod tests {
             (&format!("alice {} a b", "0".repeat(64)), 1),
             (&format!("alice {} a/b", "0".repeat(64)), 1),
             (&format!("alice {}", "g".repeat(64)), 1),
+            (
+                &format!("{}\n{}", a.line, a.line.replace("alice", "eve")),
+                2,
+            ),
         ] {
             match parse(path, bad) {
                 Err(KeysError::Line { line: l, .. }) => assert_eq!(l, line, "{bad}"),

@@ -118,10 +118,14 @@ impl Authenticator {
         }))
     }
 
-    /// Re-reads the key file when it changes, until `shutdown` (a no-op without one).
+    /// Re-reads the key file when it changes, until `shutdown`, and fetches the identity
+    /// provider's keys once now (rather than at the first token).
     pub fn watch(&self, shutdown: CancellationToken) {
         if let Some(keys) = &self.keys {
             tokio::spawn(Arc::clone(keys).watch(shutdown));
+        }
+        if let Some(jwt) = &self.jwt {
+            jwt.refresh_in_background();
         }
     }
 

@@ -1,5 +1,5 @@
 //! Arrival times in this process's memory, for a gateway without Redis: at most `max_keys`
-//! callers are remembered (the least recently seen go first), each for as long as its bucket
+//! callers are remembered (the least recently seen go first: LRU eviction), each for as long as its bucket
 //! takes to fill again; a forgotten caller starts with a full bucket, as it would have anyway.
 
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ impl MemoryRateLimiter {
             rate,
             tats: Cache::builder()
                 .max_capacity(max_keys)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_idle(idle)
                 .build(),
             epoch: Instant::now(),

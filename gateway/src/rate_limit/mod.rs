@@ -85,9 +85,17 @@ impl RateLimitConfig {
                 "must be at least 1",
             ));
         }
+        let max_keys: u64 = parse_or(env, RATE_LIMIT_MAX_KEYS, 100_000)?;
+        if max_keys == 0 {
+            return Err(ConfigError::new(
+                RATE_LIMIT_MAX_KEYS,
+                "0",
+                "must be at least 1",
+            ));
+        }
         Ok(Self {
             rate: (per_second > 0.0).then_some(Rate { per_second, burst }),
-            max_keys: parse_or(env, RATE_LIMIT_MAX_KEYS, 100_000)?,
+            max_keys,
         })
     }
 }

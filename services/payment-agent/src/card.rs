@@ -124,7 +124,7 @@ pub fn card() -> AgentCard {
                 r"\b(how (do|can|should) i pay|can i pay (with|by|via|using)|payment methods?)\b",
                 r"\b(stop|revers\w*|undo|block) (the |my |this |that )?(payment|transfer|charge)\b",
                 r"\bpay (me|us) back\b",
-                r"\b(don'?t|do not) recogni[sz]e\b",
+                r"\b(don['’]?t|do not) recogni[sz]e\b",
                 // "Pay" that only describes a price: a search with a budget.
                 r"\bhow much (do|does|is|are|would|will|should)\b",
                 r"\b(pay|spend) (up to|at most|no more than|max|between|under|less than|around)\b",
@@ -145,11 +145,11 @@ pub fn card() -> AgentCard {
                 r"\b(send|transfer|wire|give)\b.{0,40}\bto\s+(my\s+)?(friend|brother|sister|mom|mother|dad|father|wife|husband|son|daughter|him|her|them|someone|somebody)\b",
                 r"\b(remaining|whole|entire|full)\s+balance\b",
                 // Negations and changes of mind.
-                r"\b(don'?t|do not|dont|never|no need to|shouldn'?t|should not|won'?t|will not|not going to)\b.{0,20}\b(pay|charge|send|transfer)",
+                r"\b(don['’]?t|do not|never|no need to|shouldn['’]?t|should not|won['’]?t|will not|not going to)\s+(\w+\s+){0,2}(pay|charge|send|transfer)",
                 r"\bchanged my mind\b",
                 // Questions and complaints about payments, not requests to make one.
-                r"^\W*(why|how|what|what'?s|when|where|which|who|did|does|do you|is|was|were|has|have|am i|are)\b",
-                r"\b(payment|transfer|charge)\s+(has\s+|was\s+)?(failed|declined|bounced|is pending|did ?n[o']?t|went through)\b",
+                r"^\W*(why|how|what|what['’]?s|where|which|who|did|does|do you|is|was|were|has|have|am i)\b",
+                r"\b(payment|transfer|charge)\s+(has\s+|was\s+)?(failed|declined|bounced|is pending|did ?n[o'’]?t|went through)\b",
                 r"\b(was|been|got|being|get)\s+(charged|billed)\b",
                 r"\bi\s+(already\s+|just\s+)?(paid|sent|transferred)\b",
                 r"\b(shows|showing|marked|says|listed)\s+(as\s+)?unpaid\b",

@@ -66,6 +66,8 @@ async fn payments_route_to_payment() {
         "send a payment of £15",
         "transfer 30 euros for order 9001",
         "Pay twenty five dollars",
+        "When you can, pay $100 for order 12345",
+        "Are you able to pay $100 for order 12345 now",
     ] {
         assert_eq!(agent_of(m).await.as_deref(), Some("payment"), "{m}");
     }
@@ -92,6 +94,8 @@ pub(crate) const NOT_PAYMENT_REQUESTS: &[&str] = &[
     "what if I pay 300 EUR for order 4?",
     "send $200 to my brother",
     "wire 5000 USD into my bank account",
+    "Don’t pay $100 for order 12345",
+    "I won’t pay 20 EUR for order 9",
 ];
 
 #[tokio::test]
