@@ -15,7 +15,7 @@ COMPOSE ?= docker compose
 	openapi
 
 help:
-	@echo "make run    build (release) and start gateway :8000, payment :8001, search :8002, root :8003"
+	@echo "make run    build (release, embedding stage included) and start gateway :8000, payment :8001, search :8002, root :8003"
 	@echo "make test   formatting, clippy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
 	@echo "make bench  load-test the mesh with wrk against same-run baselines"
 	@echo "make eval-routing   the routing cascade on the labelled utterances of bench/routing/"
@@ -25,9 +25,13 @@ help:
 	@echo "make smoke URL=http://multi-agent.local  end-to-end smoke tests against a deployment"
 	@echo "make local-up | local-down | test-local | logs   the docker compose stack"
 
-## Build in release mode and start the whole mesh in one process with embedded defaults.
+## Build in release mode and start the whole mesh in one process with embedded defaults, the
+## embedding stage included: the model is fetched once (sha256-checked); without it (no network,
+## a failed fetch) the mesh still starts and routes with rules and context, saying so once.
 run:
-	$(CARGO) run --release --locked --bin intentmesh -- dev
+	@scripts/fetch-embedding-model.sh $(EMBEDDING_MODEL_DIR) \
+		|| echo "make run: no embedding model; routing with rules and context only" >&2
+	$(CARGO) run --release --locked --features embeddings --bin intentmesh -- dev
 
 ## The whole suite: lint, then every unit, contract and end-to-end test (nextest when present:
 ## one process per test and a closing summary; plain `cargo test` otherwise), with the embedding

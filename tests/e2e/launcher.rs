@@ -220,3 +220,55 @@ async fn logs_are_json_and_hold_no_secrets() {
         "trace ids appear in the JSON logs"
     );
 }
+
+/// The default stages include the embedding stage when it is built in; without its model the
+/// mesh still starts, routes with rules and context, and says so once. Asked for by name, a
+/// missing model stops the start.
+#[cfg(feature = "embeddings")]
+#[tokio::test]
+async fn without_its_model_the_default_router_goes_on_with_rules_and_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let (mut child, gateway) = start_dev(
+        &[
+            ("INTENTMESH_DATA_DIR", dir.path().to_str().unwrap()),
+            ("EMBEDDING_MODEL_DIR", empty.to_str().unwrap()),
+        ],
+        Stdio::from(stderr),
+    )
+    .await;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{gateway}/process"))
+        .json(&json!({"message": "find desk lamps", "user_id": "u", "mode": "sync"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["agent"], "search", "{answer}");
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert_eq!(
+        logs.matches("no embedding model").count(),
+        1,
+        "one warning line: {logs}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+        .arg("root")
+        .env("ROOT_LISTEN_ADDR", "127.0.0.1:0")
+        .env("ROUTER_STAGES", "rules,context,embeddings")
+        .env("EMBEDDING_MODEL_DIR", &empty)
+        .env_remove("AGENT_URLS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("embedding model"),
+        "{out:?}"
+    );
+}

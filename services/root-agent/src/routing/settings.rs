@@ -36,6 +36,9 @@ const OPENAI: &str = LlmConfig::DEFAULT_BASE_URL;
 pub struct RoutingConfig {
     /// `ROUTER_STAGES`: the cascade's stages in order (`rules`, `context`, `embeddings`, `llm`).
     pub stages: Vec<Stage>,
+    /// Whether `stages` are the defaults (`ROUTER_STAGES` unset): a default embedding stage whose
+    /// model is missing is left out with a warning; one asked for by name stops the start.
+    pub stages_defaulted: bool,
     /// `ROUTER_MIN_CONFIDENCE` (0–1): the rules' threshold, and the least any answer needs.
     pub min_confidence: f64,
     /// `ROUTER_AMBIGUITY_MARGIN`: closer answers ask for clarification.
@@ -88,6 +91,7 @@ impl RoutingConfig {
         let base_url = env.get(OPENAI_BASE_URL).filter(|u| !u.trim().is_empty());
         let api_key = env.get(OPENAI_API_KEY).filter(|k| !k.is_empty());
         let llm_configured = base_url.is_some() || api_key.is_some();
+        let stages_defaulted = env.get(ROUTER_STAGES).is_none();
         let stages = match env.get(ROUTER_STAGES) {
             Some(raw) => {
                 parse_stages(&raw).map_err(|r| ConfigError::new(ROUTER_STAGES, &raw, r))?
@@ -112,6 +116,7 @@ impl RoutingConfig {
         }
         Ok(Self {
             stages,
+            stages_defaulted,
             min_confidence: parse_between(env, ROUTER_MIN_CONFIDENCE, 0.5, 0.0..=1.0)?,
             ambiguity_margin: parse_between(env, ROUTER_AMBIGUITY_MARGIN, 0.1, 0.0..=1.0)?,
             max_message_chars: max_message_chars(env)?,

@@ -43,7 +43,7 @@ impl Stages {
     /// With `metrics`, stages report in the routing families and the LLM's breaker in the
     /// service's `circuit_breaker_state`.
     pub async fn start(
-        config: RoutingConfig,
+        #[cfg_attr(not(feature = "embeddings"), allow(unused_mut))] mut config: RoutingConfig,
         cache: Option<Arc<dyn RouteCache>>,
         metrics: Option<(RoutingMetrics, Arc<ServiceMetrics>)>,
     ) -> Result<Self, StagesError> {
@@ -56,16 +56,30 @@ impl Stages {
                 tokio::task::spawn_blocking(move || intentmesh_embeddings::Embedder::load(&dir))
                     .await
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-                    .and_then(|loaded| loaded.map_err(|e| Box::new(e) as _))
-                    .map_err(|source| StagesError::Embeddings {
-                        dir: shown.clone(),
-                        source,
-                    })?;
-            tracing::info!(dir = %shown, "embedding model loaded");
-            Some(intentmesh_embeddings::BatchEmbedder::spawn(
-                loaded,
-                config.max_batch,
-            ))
+                    .and_then(|loaded| loaded.map_err(|e| Box::new(e) as _));
+            match loaded {
+                Ok(loaded) => {
+                    tracing::info!(dir = %shown, "embedding model loaded");
+                    Some(intentmesh_embeddings::BatchEmbedder::spawn(
+                        loaded,
+                        config.max_batch,
+                    ))
+                }
+                // Only the default stages go on without it: a stage asked for by name is
+                // expected to run.
+                Err(source) if config.stages_defaulted => {
+                    tracing::warn!(
+                        dir = %shown,
+                        error = %intentmesh_core::errors::Chain::of(&*source),
+                        "no embedding model: routing with rules and context only (`make embedding-model` fetches it, EMBEDDING_MODEL_DIR points at it)"
+                    );
+                    config.stages.retain(|s| *s != Stage::Embeddings);
+                    None
+                }
+                Err(source) => {
+                    return Err(StagesError::Embeddings { dir: shown, source });
+                }
+            }
         } else {
             None
         };
