@@ -83,14 +83,14 @@ impl FromRef<AppState> for Limits {
 impl AppState {
     /// The stacks to the root agent over lazily connected channels (nothing is dialled yet),
     /// its breaker and the gateway's admission reported in `metrics`; with `tasks`, the task API
-    /// reads from them. With `AUTH_MODE` on, the API key file is read now.
+    /// reads from them.
     pub fn new(
         config: &Config,
         metrics: Arc<ServiceMetrics>,
         tasks: Option<TaskPorts>,
-    ) -> Result<Self, StartError> {
+    ) -> Result<Self, tonic::transport::Error> {
         Ok(Self(Arc::new(Shared {
-            auth: auth::Authenticator::new(&config.auth)?,
+            auth: auth::Authenticator::new(&config.auth),
             rate_limiter: rate_limit::limiter(
                 &config.rate_limit,
                 tasks
@@ -161,6 +161,12 @@ pub fn app(state: AppState) -> Router {
         // Outermost: every request's span, continuing a caller's `traceparent` if it sent one.
         .layer(TraceLayer::new(SERVICE_NAME))
         .with_state(state)
+}
+
+/// The operational routes — probes, metrics and the API's description: anyone may call them,
+/// and neither authentication, rate limits nor admission stand in their way.
+pub(crate) fn is_operational(path: &str) -> bool {
+    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
 }
 
 /// Reads a request's body in full (at most `MAX_BODY_BYTES`, within `BODY_READ_TIMEOUT_SECS`)
@@ -252,15 +258,6 @@ async fn log_errors(request: Request, next: Next) -> Response {
     response
 }
 
-/// Why the gateway could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Transport(#[from] tonic::transport::Error),
-    #[error(transparent)]
-    Keys(#[from] auth::KeysError),
-}
-
 /// Serves the gateway until `shutdown`, then drains in-flight requests within the grace period.
 /// With `tasks`, the task API reads from them.
 pub async fn serve(
@@ -270,13 +267,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let metrics = ServiceMetrics::new(SERVICE_NAME);
-    let state = AppState::new(&config, Arc::clone(&metrics), tasks).map_err(|err| match err {
-        StartError::Transport(err) => ServeError::Transport(err),
-        StartError::Keys(err) => ServeError::Companion {
-            what: "authentication",
-            source: Box::new(err),
-        },
-    })?;
+    let state = AppState::new(&config, Arc::clone(&metrics), tasks)?;
     match &state.auth {
         Some(auth) => {
             tracing::info!(

@@ -115,7 +115,7 @@ pub(crate) struct HttpAdmission {
 impl<B> AdmissionPolicy<B, Body> for HttpAdmission {
     fn admit(&self, request: &Request<B>) -> Admit {
         let path = request.uri().path();
-        let exempt = matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+        let exempt = crate::is_operational(path)
             || (path.starts_with("/tasks/") && path.ends_with("/events"));
         if exempt {
             return Admit::Exempt;

@@ -38,10 +38,11 @@ pub(crate) fn new_key(principal: &str, scopes: &str) -> (String, String) {
     (key, line)
 }
 
-struct Answer {
-    status: u16,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
+/// An answer: its status, its JSON (or text) body and its headers.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) headers: reqwest::header::HeaderMap,
 }
 
 async fn call(
@@ -68,7 +69,8 @@ async fn call(
     }
 }
 
-async fn post(gateway: &str, credential: Option<(&str, &str)>, body: Value) -> Answer {
+/// `POST /process` with `body`, and a credential header if given.
+pub(crate) async fn post(gateway: &str, credential: Option<(&str, &str)>, body: Value) -> Answer {
     call(
         reqwest::Method::POST,
         &format!("{gateway}/process"),

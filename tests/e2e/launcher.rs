@@ -239,15 +239,13 @@ async fn without_its_model_the_default_router_goes_on_with_rules_and_context() {
         Stdio::from(stderr),
     )
     .await;
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{gateway}/process"))
-        .json(&json!({"message": "find desk lamps", "user_id": "u", "mode": "sync"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = crate::auth::post(
+        &gateway,
+        None,
+        json!({"message": "find desk lamps", "user_id": "u", "mode": "sync"}),
+    )
+    .await
+    .body;
     assert_eq!(answer["agent"], "search", "{answer}");
     let _ = child.0.kill();
     let _ = child.0.wait();

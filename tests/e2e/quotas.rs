@@ -6,29 +6,17 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::{
-    auth::new_key,
+    auth::{Answer, new_key, post},
     launcher::{Running, start_dev_services, wait_ready},
 };
 
-struct Answer {
-    status: u16,
-    body: Value,
-    headers: reqwest::header::HeaderMap,
-}
-
 async fn search(gateway: &str, key: Option<&str>, user: &str) -> Answer {
-    let mut request = reqwest::Client::new()
-        .post(format!("{gateway}/process"))
-        .json(&json!({"message": "find desk lamps", "user_id": user, "mode": "sync"}));
-    if let Some(key) = key {
-        request = request.header("x-api-key", key);
-    }
-    let response = request.send().await.unwrap();
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.json().await.unwrap(),
-    }
+    post(
+        gateway,
+        key.map(|k| ("x-api-key", k)),
+        json!({"message": "find desk lamps", "user_id": user, "mode": "sync"}),
+    )
+    .await
 }
 
 fn header<'a>(answer: &'a Answer, name: &str) -> &'a str {
@@ -153,13 +141,8 @@ async fn without_authentication_each_client_address_is_limited() {
 }
 
 async fn pay(gateway: &str, user: &str, message: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{gateway}/process"))
-        .json(&json!({"message": message, "user_id": user}))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let answer = post(gateway, None, json!({"message": message, "user_id": user})).await;
+    (answer.status, answer.body)
 }
 
 /// `PAYMENT_DAILY_LIMITS`: a user's payments in a currency on one UTC day stop at the limit;

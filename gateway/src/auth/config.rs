@@ -1,6 +1,6 @@
 //! The `AUTH_*` settings.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use intentmesh_core::config::{ConfigError, Env, seconds_or};
 
@@ -17,8 +17,9 @@ pub(crate) const AUTH_JWT_JWKS_MIN_REFRESH_SECS: &str = "AUTH_JWT_JWKS_MIN_REFRE
 /// How callers prove who they are; both `None` is `AUTH_MODE=none`.
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
-    /// `api_key` mode: `AUTH_API_KEYS_FILE`.
-    pub api_keys_file: Option<PathBuf>,
+    /// `api_key` mode: the keys of `AUTH_API_KEYS_FILE`, read once at start (and again by the
+    /// gateway when the file changes).
+    pub api_keys: Option<Arc<super::ApiKeys>>,
     /// `jwt` mode.
     pub jwt: Option<JwtConfig>,
 }
@@ -52,12 +53,12 @@ pub struct JwtConfig {
 
 impl AuthConfig {
     pub fn is_on(&self) -> bool {
-        self.api_keys_file.is_some() || self.jwt.is_some()
+        self.api_keys.is_some() || self.jwt.is_some()
     }
 
     /// The mode's name as `AUTH_MODE` spells it.
     pub fn mode(&self) -> &'static str {
-        match (self.api_keys_file.is_some(), self.jwt.is_some()) {
+        match (self.api_keys.is_some(), self.jwt.is_some()) {
             (false, false) => "none",
             (true, false) => "api_key",
             (false, true) => "jwt",
@@ -82,14 +83,13 @@ impl AuthConfig {
                 }
             }
         }
-        let api_keys_file = if api_key {
+        let api_keys = if api_key {
             let path = PathBuf::from(required(env, AUTH_API_KEYS_FILE, "api_key")?);
-            // Read now so that a missing or malformed file stops the start (exit 64), naming
-            // the line; the gateway reads it again when it starts serving.
-            super::keys::ApiKeys::load(&path).map_err(|err| {
+            // A missing or malformed file stops the start (exit 64), naming the line.
+            let keys = super::ApiKeys::load(&path).map_err(|err| {
                 ConfigError::new(AUTH_API_KEYS_FILE, &path.display().to_string(), err)
             })?;
-            Some(path)
+            Some(Arc::new(keys))
         } else {
             None
         };
@@ -98,7 +98,7 @@ impl AuthConfig {
         } else {
             None
         };
-        Ok(Self { api_keys_file, jwt })
+        Ok(Self { api_keys, jwt })
     }
 }
 

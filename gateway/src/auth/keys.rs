@@ -52,12 +52,26 @@ struct Entry {
 }
 
 /// The listed keys, replaced whole on reload.
-#[derive(Debug)]
-pub(crate) struct ApiKeys {
+pub struct ApiKeys {
     path: PathBuf,
     current: RwLock<Arc<Vec<Entry>>>,
     /// The content the current keys came from (a change is a new content).
     seen: std::sync::Mutex<Vec<u8>>,
+}
+
+/// The path and how many keys: never the hashes.
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("ApiKeys")
+            .field("path", &self.path)
+            .field("keys", &keys)
+            .finish_non_exhaustive()
+    }
 }
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
@@ -125,7 +139,7 @@ fn read(path: &Path) -> Result<Vec<u8>, KeysError> {
 
 impl ApiKeys {
     /// Reads the file; missing, unreadable or malformed, it is an error naming the line.
-    pub(crate) fn load(path: &Path) -> Result<Self, KeysError> {
+    pub fn load(path: &Path) -> Result<Self, KeysError> {
         let bytes = read(path)?;
         let entries = parse(path, &String::from_utf8_lossy(&bytes))?;
         if entries.is_empty() {

@@ -23,7 +23,7 @@ use intentmesh_core::ErrorCode;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{AuthConfig, JwksSource, JwtConfig};
-pub use keys::{KeysError, NewKey, new_key};
+pub use keys::{ApiKeys, KeysError, NewKey, new_key};
 
 use crate::{AppState, error::ApiError};
 
@@ -102,20 +102,13 @@ impl From<Refusal> for ApiError {
 }
 
 impl Authenticator {
-    /// Reads the key file (a missing or malformed one stops the start, naming the line) and
-    /// prepares the JWKS cache; `None` when `AUTH_MODE=none`.
-    pub fn new(config: &AuthConfig) -> Result<Option<Self>, KeysError> {
-        if !config.is_on() {
-            return Ok(None);
-        }
-        let keys = match &config.api_keys_file {
-            Some(path) => Some(Arc::new(keys::ApiKeys::load(path)?)),
-            None => None,
-        };
-        Ok(Some(Self {
-            keys,
+    /// Takes the keys read with the configuration and prepares the JWKS cache; `None` when
+    /// `AUTH_MODE=none`.
+    pub fn new(config: &AuthConfig) -> Option<Self> {
+        config.is_on().then(|| Self {
+            keys: config.api_keys.clone(),
             jwt: config.jwt.clone().map(jwt::JwtVerifier::new),
-        }))
+        })
     }
 
     /// Re-reads the key file when it changes, until `shutdown`, and fetches the identity
@@ -189,11 +182,6 @@ fn text(value: &axum::http::HeaderValue) -> Result<&str, Refusal> {
         .map_err(|_| Refusal::Invalid("the credential is not visible ASCII".to_owned()))
 }
 
-/// Routes anyone may call: probes, metrics and the API's description.
-pub(crate) fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
-}
-
 /// Puts the verified [`Principal`] on the request, or answers `401` (with auth off: nothing).
 pub(crate) async fn middleware(
     State(state): State<AppState>,
@@ -203,7 +191,7 @@ pub(crate) async fn middleware(
     let Some(auth) = &state.auth else {
         return next.run(request).await;
     };
-    if is_public(request.uri().path()) {
+    if crate::is_operational(request.uri().path()) {
         return next.run(request).await;
     }
     match auth.authenticate(request.headers()).await {
@@ -317,10 +305,9 @@ mod tests {
         let path = dir.path().join("keys");
         std::fs::write(&path, format!("# test keys\n{}\n", new.line)).unwrap();
         let auth = Authenticator::new(&AuthConfig {
-            api_keys_file: Some(path),
+            api_keys: Some(Arc::new(ApiKeys::load(&path).unwrap())),
             jwt: None,
         })
-        .unwrap()
         .unwrap();
         let bearer = format!("Bearer {}", new.key);
         let ok = authenticate(&auth, &[("authorization", &bearer)])

@@ -115,33 +115,43 @@ pub struct Decision {
 /// GCRA: the caller's theoretical arrival time `tat` (µs; `None`: a new caller), now, the rate →
 /// the decision, and the new arrival time to store when allowed.
 pub(crate) fn gcra(tat: Option<i64>, now: i64, rate: Rate) -> (Decision, Option<i64>) {
+    let tat = tat.unwrap_or(now).max(now);
+    let decision = decide(tat - now, rate);
+    (
+        decision,
+        decision
+            .allowed
+            .then(|| tat.saturating_add(rate.interval_us())),
+    )
+}
+
+/// GCRA's rule, for a request that finds the caller's arrival time `tat_ahead` µs ahead of now
+/// (0: a full bucket): allowed while one more interval stays within the tolerance. The Redis
+/// script applies the same rule where it stores the time.
+pub(crate) fn decide(tat_ahead: i64, rate: Rate) -> Decision {
     let interval = rate.interval_us();
     let tolerance = rate.tolerance_us();
-    let tat = tat.unwrap_or(now).max(now);
-    let next = tat.saturating_add(interval);
-    let ahead = next - now;
+    let ahead = tat_ahead.saturating_add(interval);
     let micros = |us: i64| Duration::from_micros(u64::try_from(us.max(0)).unwrap_or(0));
     if ahead > tolerance {
-        return (
-            Decision {
-                allowed: false,
-                remaining: 0,
-                reset: micros(tat - now),
-                retry_after: micros(ahead - tolerance),
-            },
-            None,
-        );
+        return Decision {
+            allowed: false,
+            remaining: 0,
+            reset: micros(tat_ahead),
+            retry_after: micros(ahead - tolerance),
+        };
     }
-    let remaining = u32::try_from((tolerance - ahead) / interval).unwrap_or(u32::MAX);
-    (
-        Decision {
-            allowed: true,
-            remaining,
-            reset: micros(ahead),
-            retry_after: Duration::ZERO,
-        },
-        Some(next),
-    )
+    Decision {
+        allowed: true,
+        remaining: u32::try_from((tolerance - ahead) / interval).unwrap_or(u32::MAX),
+        reset: micros(ahead),
+        retry_after: Duration::ZERO,
+    }
+}
+
+/// Whole seconds, rounded up: a client that waits as told is in time.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +188,7 @@ fn headers(response: &mut Response, rate: Rate, decision: &Decision) {
     let now = format!(
         "\"default\";r={};t={}",
         decision.remaining,
-        decision.reset.as_secs() + u64::from(decision.reset.subsec_nanos() > 0)
+        ceil_secs(decision.reset)
     );
     for (name, value) in [("ratelimit-policy", policy), ("ratelimit", now)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -196,7 +206,7 @@ pub(crate) async fn middleware(
     let Some(limiter) = &state.rate_limiter else {
         return next.run(request).await;
     };
-    if crate::auth::is_public(request.uri().path()) {
+    if crate::is_operational(request.uri().path()) {
         return next.run(request).await;
     }
     let rate = limiter.rate();
@@ -210,15 +220,12 @@ pub(crate) async fn middleware(
     };
     if !decision.allowed {
         state.metrics.quota("rate", "refused");
-        // Whole seconds, rounded up: a client that waits as told is let in.
-        let secs =
-            decision.retry_after.as_secs() + u64::from(decision.retry_after.subsec_nanos() > 0);
         let mut response = ApiError(
             intentmesh_core::AgentError::new(
                 ErrorCode::RateLimited,
                 "too many requests; slow down and retry after the time given",
             )
-            .retry_after(Duration::from_secs(secs)),
+            .retry_after(Duration::from_secs(ceil_secs(decision.retry_after))),
         )
         .into_response();
         headers(&mut response, rate, &decision);

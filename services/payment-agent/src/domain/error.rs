@@ -57,14 +57,8 @@ impl From<LedgerError> for PaymentError {
                 transaction_id: existing.transaction_id,
             },
             LedgerError::OrderAlreadyPaid { order_id } => Self::OrderAlreadyPaid(order_id),
-            // The domain knows the currency's exponent: `Payments::pay` writes the limit out.
-            LedgerError::BudgetExceeded {
-                currency,
-                limit_minor,
-            } => Self::BudgetExceeded {
-                currency,
-                limit: Decimal::from(limit_minor),
-            },
+            // `LedgerError::BudgetExceeded` counts in minor units: `Payments::pay`, which knows
+            // the currency's exponent, turns it into `BudgetExceeded` before this.
             other => Self::LedgerUnavailable(other),
         }
     }

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::{
     error::PaymentError,
     idempotency,
-    ledger::{ChargeOutcome, Ledger, NewPayment},
-    validate::{PaymentPolicy, ValidPayment, validate},
+    ledger::{ChargeOutcome, Ledger, LedgerError, NewPayment},
+    validate::{PaymentPolicy, ValidPayment, from_minor_units, validate},
 };
 
 /// The least time a caller must leave for a charge to start (a ledger commit with `fsync` takes
@@ -99,18 +99,16 @@ impl Payments {
         let outcome = tokio::spawn(async move { ledger.charge(new).await })
             .await
             .map_err(PaymentError::ChargeInterrupted)?
-            .map_err(|err| match PaymentError::from(err) {
-                // The ledger counts in minor units; the caller reads the currency's own.
-                PaymentError::BudgetExceeded { currency, .. } => PaymentError::BudgetExceeded {
-                    limit: self
-                        .policy
-                        .daily_limits
-                        .get(currency.as_str())
-                        .copied()
-                        .unwrap_or_default(),
+            .map_err(|err| match err {
+                // The limit the ledger held, in the currency's own unit for the caller.
+                LedgerError::BudgetExceeded {
                     currency,
+                    limit_minor,
+                } => PaymentError::BudgetExceeded {
+                    currency,
+                    limit: from_minor_units(limit_minor, payment.exponent).normalize(),
                 },
-                other => other,
+                other => PaymentError::from(other),
             })?;
         Ok(Paid { outcome, payment })
     }
