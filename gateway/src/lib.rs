@@ -64,6 +64,8 @@ pub struct Shared {
     auth: Option<auth::Authenticator>,
     /// `None` without `RATE_LIMIT_RPS`.
     rate_limiter: Option<Arc<dyn rate_limit::RateLimiter>>,
+    /// `ADMIN_LISTEN_ADDR`: `/metrics` is served there, not on the public port.
+    admin: Option<std::net::SocketAddr>,
 }
 
 impl std::ops::Deref for AppState {
@@ -101,6 +103,7 @@ impl AppState {
             root: root::Root::new(
                 config.root_url(),
                 config.server.connections_per_target,
+                config.server.tls.client(),
                 config.root_breaker,
                 Arc::clone(&metrics),
             )?,
@@ -110,6 +113,7 @@ impl AppState {
             followers: followers::Followers::new(config.followers),
             metrics,
             tasks,
+            admin: config.server.admin,
         })))
     }
 }
@@ -125,16 +129,21 @@ pub fn app(state: AppState) -> Router {
         },
     );
 
-    Router::new()
+    let routes = Router::new()
         .route("/process", post(handlers::process))
         .route("/route", post(handlers::route))
         .route("/tasks/{id}", get(tasks::get_task))
         .route("/tasks/{id}/events", get(tasks::task_events))
         .route("/tasks/{id}/cancel", post(tasks::cancel_task))
-        .route("/health", get(handlers::health))
-        .route("/ready", get(handlers::ready))
-        .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(openapi::serve))
+        .merge(probe_routes());
+    // With an admin port, `/metrics` is there only (it is not for the public).
+    let routes = if state.admin.is_some() {
+        routes
+    } else {
+        routes.route("/metrics", get(handlers::metrics))
+    };
+    routes
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         // Read inside-out: the body limit applies to extraction; work waits for admission
@@ -160,6 +169,21 @@ pub fn app(state: AppState) -> Router {
         .layer(MetricsLayer::new(metrics))
         // Outermost: every request's span, continuing a caller's `traceparent` if it sent one.
         .layer(TraceLayer::new(SERVICE_NAME))
+        .with_state(state)
+}
+
+/// `/health` and `/ready`, on the public port and the admin port alike.
+fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/ready", get(handlers::ready))
+}
+
+/// The admin port's routes (`ADMIN_LISTEN_ADDR`): the probes and `/metrics`, plain HTTP, no
+/// authentication (the network policy decides who reaches it).
+pub fn admin_app(state: AppState) -> Router {
+    probe_routes()
+        .route("/metrics", get(handlers::metrics))
         .with_state(state)
 }
 
@@ -281,6 +305,13 @@ pub async fn serve(
         ),
     }
     tracing::info!(service = SERVICE_NAME, addr = %listener.local_addr()?, root = %config.root_url(), "serving HTTP");
+    let admin = match config.server.admin {
+        Some(addr) => {
+            let routes = admin_app(state.clone());
+            Some(intentmesh_core::serve::spawn_admin(SERVICE_NAME, addr, routes, &shutdown).await?)
+        }
+        None => None,
+    };
     let server = server::run(
         app(state),
         listener,
@@ -288,11 +319,15 @@ pub async fn serve(
         metrics,
         shutdown.clone(),
     );
-    drain_within(
+    let served = drain_within(
         server,
         &shutdown,
         config.server.shutdown_grace,
         SERVICE_NAME,
     )
-    .await
+    .await;
+    if let Some(admin) = admin {
+        admin.abort();
+    }
+    served
 }

@@ -47,10 +47,11 @@ impl Root {
     pub(crate) fn new(
         url: &str,
         connections: usize,
+        tls: Option<&tonic::transport::ClientTlsConfig>,
         breaker: BreakerConfig,
         metrics: Arc<ServiceMetrics>,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = pooled_channel(url, connections)?;
+        let channel = pooled_channel(url, connections, tls)?;
         let breaker = CircuitBreaker::new("root", breaker).reported_in(metrics);
         let agent = AgentClient::new(channel.clone());
         let router = RouterClient::new(channel.clone());

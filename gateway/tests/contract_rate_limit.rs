@@ -19,6 +19,7 @@ mod support {
             url: intentmesh_core::test_util::redis_url(),
             pool_size: 2,
             key_prefix: intentmesh_core::test_util::unique_name("imtest-rate"),
+            ca_pem: None,
         };
         let pool = intentmesh_tasks::adapters::redis::connect(&config)
             .await

@@ -19,4 +19,5 @@ mod resilience;
 mod routing;
 mod support;
 mod tasks;
+mod tls;
 mod traces;

@@ -128,6 +128,7 @@ async fn ours(args: &Args, n: usize) -> anyhow::Result<Measured> {
         url: args.redis_url.clone(),
         pool_size: 4,
         key_prefix: args.prefix.clone(),
+        ca_pem: None,
     })
     .await?;
     let store = RedisTaskStore::new(

@@ -23,33 +23,49 @@ use std::{
 };
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceBuilder, util::BoxCloneSyncService};
 
 use crate::resilience::{
     BreakerError, CircuitBreaker, CircuitBreakerLayer, Classify, caller_deadline,
 };
 
-/// A channel to `url` that connects on first use and reconnects by itself.
-pub fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(endpoint(url)?.connect_lazy())
+/// A channel to `url` that connects on first use and reconnects by itself; over TLS with `tls`
+/// (`crate::tls`: then an `http://` URL is dialled as `https://`).
+pub fn lazy_channel(
+    url: &str,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(url, tls)?.connect_lazy())
 }
 
-fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+fn endpoint(url: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, tonic::transport::Error> {
+    let url = match (tls, url.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => url.to_owned(),
+    };
+    let endpoint = Endpoint::from_shared(url)?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true);
+    match tls {
+        Some(tls) => endpoint.tls_config(tls.clone()),
+        None => Ok(endpoint),
+    }
 }
 
 /// A channel over `connections` HTTP/2 connections to `url`, each connected on first use and
 /// reconnected by itself; calls go to the less loaded of two (tower's power of two choices).
-pub fn pooled_channel(url: &str, connections: usize) -> Result<Channel, tonic::transport::Error> {
+pub fn pooled_channel(
+    url: &str,
+    connections: usize,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
     if connections <= 1 {
-        return lazy_channel(url);
+        return lazy_channel(url, tls);
     }
-    let endpoint = endpoint(url)?;
+    let endpoint = endpoint(url, tls)?;
     // Keyed by index: `balance_list` keys by URI, and would keep one of identical endpoints.
     let (channel, changes) = Channel::balance_channel::<usize>(connections);
     for key in 0..connections {

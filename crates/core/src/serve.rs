@@ -3,6 +3,7 @@
 //! and whatever else the agent runs until the same shutdown (a worker draining its queue) beside
 //! it.
 
+mod allowed;
 mod conn;
 mod trace;
 
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 
+pub use allowed::{AllowedClientsLayer, AllowedClientsService};
 pub use conn::{Connections, Refuse, TrackedStream};
 pub use trace::TraceLayer;
 
@@ -183,11 +185,22 @@ impl AgentServer {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
-        let router = routes.routes().into_axum_router().merge(http_routes(
-            &name,
-            Arc::clone(&metrics),
-            ready.clone(),
-        ));
+        // With an admin port, `/metrics` is served there only; `/health` and `/ready` on both.
+        let mut router = routes
+            .routes()
+            .into_axum_router()
+            .merge(probe_routes(&name, ready.clone()));
+        let admin = match config.admin {
+            Some(addr) => {
+                let routes =
+                    probe_routes(&name, ready.clone()).merge(metrics_route(Arc::clone(&metrics)));
+                Some(spawn_admin(&name, addr, routes, &shutdown).await?)
+            }
+            None => {
+                router = router.merge(metrics_route(Arc::clone(&metrics)));
+                None
+            }
+        };
 
         // tonic-health starts "" as SERVING; nothing is serving until readiness says so.
         set_status(&health, &service_names, false).await;
@@ -206,7 +219,11 @@ impl AgentServer {
         let admission = Admission::reported_in(config.admission, Arc::clone(&metrics));
         let limits = config.connections;
         let drained = shutdown.clone();
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = config.tls.server() {
+            builder = builder.tls_config(tls.clone())?;
+        }
+        let server = builder
             .accept_http1(true)
             .timeout(config.request_timeout)
             .max_concurrent_streams(limits.http2_max_concurrent_streams)
@@ -214,6 +231,9 @@ impl AgentServer {
             .http2_keepalive_timeout(Some(limits.http2_keepalive))
             .layer(MetricsLayer::new(Arc::clone(&metrics)))
             .layer(TraceLayer::new(&name))
+            .layer(AllowedClientsLayer::new(
+                config.tls.allowed_clients().cloned(),
+            ))
             .layer(AdmissionLayer::new(admission, GrpcAdmission))
             .add_routes(tonic::service::Routes::from(router))
             .serve_with_incoming_shutdown(incoming, async move {
@@ -222,7 +242,14 @@ impl AgentServer {
                 let _ = health_watch.await;
                 set_status(&health, &service_names, false).await;
             });
-        let served = drain_within(server, &shutdown, config.shutdown_grace, &name);
+        let served = async {
+            let served = drain_within(server, &shutdown, config.shutdown_grace, &name).await;
+            if let Some(admin) = admin {
+                // It stops with the same shutdown; it has nothing in flight worth waiting for.
+                admin.abort();
+            }
+            served
+        };
         if companions.is_empty() {
             return served.await;
         }
@@ -362,12 +389,48 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], serving: bo
     }
 }
 
-/// `GET /health` (liveness), `GET /ready` (readiness) and `GET /metrics`.
-pub fn http_routes(
+/// Serves `router` (`/health`, `/ready` and `/metrics`) in plain HTTP on `addr` until `shutdown`:
+/// the admin port (`ADMIN_LISTEN_ADDR`), what probes and Prometheus reach, apart from the
+/// service port and its TLS.
+pub async fn spawn_admin(
     service: &str,
-    metrics: Arc<ServiceMetrics>,
-    ready: Option<ReadyCheck>,
-) -> axum::Router {
+    addr: std::net::SocketAddr,
+    router: axum::Router,
+    shutdown: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(service = %service, addr = %listener.local_addr()?, "serving /health, /ready and /metrics");
+    let stop = shutdown.clone();
+    let service = service.to_owned();
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(service = %service, error = %err, "the admin port stopped");
+        }
+    }))
+}
+
+/// `GET /metrics`: the service's registry in the OpenMetrics text format.
+pub fn metrics_route(metrics: Arc<ServiceMetrics>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                    metrics.encode(),
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+/// `GET /health` (liveness) and `GET /ready` (readiness).
+pub fn probe_routes(service: &str, ready: Option<ReadyCheck>) -> axum::Router {
     let service = service.to_owned();
     let ready_service = service.clone();
     axum::Router::new()
@@ -402,19 +465,6 @@ pub fn http_routes(
                             ),
                         ),
                     }
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = Arc::clone(&metrics);
-                async move {
-                    (
-                        [(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-                        metrics.encode(),
-                    )
-                        .into_response()
                 }
             }),
         )

@@ -30,11 +30,13 @@ pub fn real_async_config(hint: &str, retry: RetryPolicy) -> AsyncConfig {
         delivery_limit: 5,
         retry,
         timeout: Duration::from_secs(10),
+        ca_pem: None,
     });
     config.redis = Some(RedisConfig {
         url: redis_url(),
         pool_size: 2,
         key_prefix: prefix,
+        ca_pem: None,
     });
     config
 }

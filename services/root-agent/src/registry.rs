@@ -149,6 +149,7 @@ impl Registry {
                 let channel = intentmesh_core::client::pooled_channel(
                     &endpoint.url,
                     config.server.connections_per_target,
+                    config.server.tls.client(),
                 )
                 .map_err(|source| RegistryError {
                     url: intentmesh_core::config::mask_credentials(&endpoint.url).into_owned(),

@@ -6,15 +6,16 @@
 //! masked in the value and in the reason alike.
 
 mod server;
+pub mod tls;
 
 use std::{borrow::Cow, collections::HashMap, fmt, str::FromStr, sync::LazyLock, time::Duration};
 
 use regex::Regex;
 
 pub use server::{
-    ADMISSION_INITIAL_LIMIT, ADMISSION_MAX_LIMIT, ADMISSION_MAX_QUEUE, ADMISSION_MAX_WAIT_MS,
-    ADMISSION_MIN_LIMIT, AdmissionConfig, BODY_READ_TIMEOUT_SECS, ConnectionLimits,
-    DATABASE_POOL_SIZE, DATABASE_URL, DatabaseUrl, GRPC_CONNECTIONS_PER_TARGET,
+    ADMIN_LISTEN_ADDR, ADMISSION_INITIAL_LIMIT, ADMISSION_MAX_LIMIT, ADMISSION_MAX_QUEUE,
+    ADMISSION_MAX_WAIT_MS, ADMISSION_MIN_LIMIT, AdmissionConfig, BODY_READ_TIMEOUT_SECS,
+    ConnectionLimits, DATABASE_POOL_SIZE, DATABASE_URL, DatabaseUrl, GRPC_CONNECTIONS_PER_TARGET,
     HEADER_READ_TIMEOUT_SECS, HTTP2_KEEPALIVE_SECS, HTTP2_MAX_CONCURRENT_STREAMS,
     IDLE_TIMEOUT_SECS, MAX_CONNECTIONS, MAX_MESSAGE_CHARS, REQUEST_TIMEOUT_SECS,
     SHUTDOWN_GRACE_SECS, ServerConfig, max_message_chars,
@@ -73,6 +74,18 @@ pub fn mask_credentials(text: &str) -> Cow<'_, str> {
     CREDENTIALS.replace_all(text, "$head:***@")
 }
 
+/// `url` with everything between its scheme and its last `@` replaced by `***`.
+fn mask_userinfo(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return mask_credentials(url).into_owned();
+    };
+    let start = url.find("://").map_or_else(
+        || url.find(':').filter(|&i| i < at).map_or(0, |i| i + 1),
+        |i| i + 3,
+    );
+    format!("{}***{}", &url[..start.min(at)], &url[at..])
+}
+
 /// A configuration value that could not be used. The launcher exits 64 (`EX_USAGE`) with it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {var}={value:?}: {reason}")]
@@ -89,6 +102,19 @@ impl ConfigError {
             var: var.to_owned(),
             value: mask_credentials(value).into_owned(),
             reason: mask_credentials(&reason.to_string()).into_owned(),
+        }
+    }
+
+    /// An error about a URL that may hold credentials (`DATABASE_URL`, `REDIS_URL`,
+    /// `RABBITMQ_URL`): whatever precedes its last `@` is masked even when the URL is malformed
+    /// (a missing `//`, a space in the password), in the value and wherever the reason repeats it.
+    pub fn url(var: &str, value: &str, reason: impl fmt::Display) -> Self {
+        let masked = mask_userinfo(value);
+        let reason = reason.to_string().replace(value, &masked);
+        Self {
+            var: var.to_owned(),
+            value: masked,
+            reason: mask_credentials(&reason).into_owned(),
         }
     }
 
@@ -172,7 +198,7 @@ pub fn url(env: &impl Env, key: &str, schemes: &[&str]) -> Result<Option<String>
         Ok(Some(raw))
     } else {
         let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
-        Err(ConfigError::new(
+        Err(ConfigError::url(
             key,
             &raw,
             format!("expected a {} URL", expected.join(" or ")),
@@ -212,6 +238,18 @@ mod tests {
             "http://host:8080/path"
         );
         assert_eq!(mask_credentials("amqp://guest@host/"), "amqp://guest@host/");
+        // Malformed URLs hide what could be a password too.
+        for url in [
+            "postgres:/app:s3cr3t@db/ledger",
+            "postgres://app:s3 cr3t@db/ledger",
+            "app:s3cr3t@db:5432",
+            "redis://:s3cr3t@@cache",
+        ] {
+            let err = ConfigError::url("DATABASE_URL", url, format!("cannot parse {url}"));
+            let shown = err.to_string();
+            assert!(!shown.contains("cr3t"), "{shown}");
+            assert!(shown.contains("***@"), "{shown}");
+        }
         let err = ConfigError::secret("OPENAI_API_KEY", "too short");
         assert!(!err.to_string().contains("sk-"), "{err}");
     }

@@ -21,6 +21,7 @@ pub const SHUTDOWN_GRACE_SECS: &str = "SHUTDOWN_GRACE_SECS";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 pub const DATABASE_POOL_SIZE: &str = "DATABASE_POOL_SIZE";
 pub const MAX_MESSAGE_CHARS: &str = "MAX_MESSAGE_CHARS";
+pub const ADMIN_LISTEN_ADDR: &str = "ADMIN_LISTEN_ADDR";
 
 /// `MAX_MESSAGE_CHARS` (default 4,000): the longest message the gateway and the root take.
 pub fn max_message_chars(env: &impl Env) -> Result<usize, ConfigError> {
@@ -43,6 +44,12 @@ pub struct ServerConfig {
     pub connections: ConnectionLimits,
     /// HTTP/2 connections to each gRPC service this one calls (`GRPC_CONNECTIONS_PER_TARGET`).
     pub connections_per_target: usize,
+    /// Where `/health`, `/ready` and `/metrics` are served on their own, in plain HTTP
+    /// (`<PREFIX>_ADMIN_LISTEN_ADDR`, else `ADMIN_LISTEN_ADDR`); `/metrics` then leaves the
+    /// service port. Unset: all three stay on the service port.
+    pub admin: Option<SocketAddr>,
+    /// Service-to-service TLS (`TLS_*`), for this server and the gRPC clients it runs.
+    pub tls: super::tls::TlsConfig,
 }
 
 /// Bounds and starting point of an admission controller (`crate::resilience::Admission`).
@@ -163,6 +170,23 @@ fn connections_per_target(env: &impl Env) -> Result<usize, ConfigError> {
     parse_between(env, GRPC_CONNECTIONS_PER_TARGET, 2, 1..=64)
 }
 
+/// `<PREFIX>_ADMIN_LISTEN_ADDR`, else `ADMIN_LISTEN_ADDR`.
+fn admin_addr(env: &impl Env, prefix: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    for key in [
+        format!("{prefix}_{ADMIN_LISTEN_ADDR}"),
+        ADMIN_LISTEN_ADDR.to_owned(),
+    ] {
+        if let Some(raw) = env.get(&key) {
+            return raw
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| ConfigError::new(&key, &raw, e));
+        }
+    }
+    Ok(None)
+}
+
 impl ServerConfig {
     /// Reads `<PREFIX>_LISTEN_ADDR`, `REQUEST_TIMEOUT_SECS`, `SHUTDOWN_GRACE_SECS`, the
     /// `ADMISSION_*` settings and the connection limits.
@@ -178,6 +202,8 @@ impl ServerConfig {
             admission: admission_from_env(env)?,
             connections: ConnectionLimits::from_env(env)?,
             connections_per_target: connections_per_target(env)?,
+            admin: admin_addr(env, prefix)?,
+            tls: super::tls::TlsConfig::from_env(env)?,
         })
     }
 
@@ -190,6 +216,8 @@ impl ServerConfig {
             admission: AdmissionConfig::default(),
             connections: ConnectionLimits::default(),
             connections_per_target: 2,
+            admin: None,
+            tls: super::tls::TlsConfig::default(),
         }
     }
 }
@@ -215,7 +243,7 @@ impl DatabaseUrl {
     /// Reads `DATABASE_URL`; `None` when unset.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
         env.get(DATABASE_URL)
-            .map(|raw| Self::parse(&raw).map_err(|r| ConfigError::new(DATABASE_URL, &raw, r)))
+            .map(|raw| Self::parse(&raw).map_err(|r| ConfigError::url(DATABASE_URL, &raw, r)))
             .transpose()
     }
 

@@ -268,20 +268,57 @@ impl Drop for ConnectionGuard {
 /// The content type of [`ServiceMetrics::encode`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Method label with bounded cardinality: known gRPC services by method name, a few HTTP paths,
-/// everything else `other`.
-pub fn method_label(path: &str) -> &str {
-    const GRPC_PREFIXES: [&str; 4] = [
-        "/intentmesh.v1.",
-        "/grpc.health.v1.",
-        "/grpc.reflection.v1.",
-        "/grpc.reflection.v1alpha.",
-    ];
-    const HTTP_PATHS: [&str; 6] = ["/health", "/ready", "/metrics", "/process", "/route", "/"];
-    if GRPC_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        return path.rsplit('/').next().unwrap_or("other");
+/// The gRPC methods the services serve: anything else under these services' names is one
+/// bucket, however many names a caller invents.
+const GRPC_METHODS: [&str; 7] = [
+    "/intentmesh.v1.Agent/Process",
+    "/intentmesh.v1.Agent/Describe",
+    "/intentmesh.v1.Router/Route",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// The HTTP routes the services serve (the gateway's task routes by their template).
+const HTTP_ROUTES: [&str; 7] = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/process",
+    "/route",
+    "/openapi.json",
+    "/",
+];
+
+/// A request's route with bounded cardinality, for span names: a known gRPC method or HTTP route
+/// as itself, the gateway's task routes as their template, everything else `other`.
+pub fn route_name(path: &str) -> &'static str {
+    if let Some(known) = GRPC_METHODS
+        .iter()
+        .chain(HTTP_ROUTES.iter())
+        .find(|p| **p == path)
+    {
+        return known;
     }
-    HTTP_PATHS
+    match path
+        .strip_prefix("/tasks/")
+        .map(|rest| rest.split('/').nth(1))
+    {
+        Some(None) => "/tasks/{id}",
+        Some(Some("events")) => "/tasks/{id}/events",
+        Some(Some("cancel")) => "/tasks/{id}/cancel",
+        _ => "other",
+    }
+}
+
+/// Method label with bounded cardinality: a known gRPC method by its name, a known HTTP route by
+/// its path, everything else `other`.
+pub fn method_label(path: &str) -> &'static str {
+    if let Some(known) = GRPC_METHODS.iter().find(|m| **m == path) {
+        return known.rsplit('/').next().unwrap_or("other");
+    }
+    HTTP_ROUTES
         .iter()
         .find(|p| **p == path)
         .copied()
@@ -407,5 +444,16 @@ mod tests {
         assert_eq!(method_label("/health"), "/health");
         assert_eq!(method_label("/random/junk/123"), "other");
         assert_eq!(method_label("/evil.Service/x"), "other");
+        assert_eq!(method_label("/intentmesh.v1.Agent/Invented123"), "other");
+        assert_eq!(method_label("/intentmesh.v1.Whatever/x"), "other");
+        assert_eq!(
+            route_name("/intentmesh.v1.Agent/Process"),
+            "/intentmesh.v1.Agent/Process"
+        );
+        assert_eq!(route_name("/intentmesh.v1.Agent/Invented123"), "other");
+        assert_eq!(route_name("/tasks/task_abc"), "/tasks/{id}");
+        assert_eq!(route_name("/tasks/task_abc/events"), "/tasks/{id}/events");
+        assert_eq!(route_name("/tasks/task_abc/nope"), "other");
+        assert_eq!(route_name("/random/junk"), "other");
     }
 }

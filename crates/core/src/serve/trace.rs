@@ -11,7 +11,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::propagation;
 
-/// Wraps each request in a `server` span named after its path, parented on the caller's context.
+/// Wraps each request in a `server` span named after its route (unknown paths are one name,
+/// `other`: a caller cannot mint span names), parented on the caller's context.
 #[derive(Debug, Clone)]
 pub struct TraceLayer {
     service: Arc<str>,
@@ -57,7 +58,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let span = tracing::info_span!(
             "request",
-            otel.name = %request.uri().path(),
+            otel.name = crate::metrics::route_name(request.uri().path()),
             otel.kind = "server",
             service = %self.service,
             method = %request.method(),

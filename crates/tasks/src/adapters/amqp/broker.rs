@@ -162,7 +162,7 @@ async fn open_consumer(
     attempt: u64,
 ) -> Result<(Channel, lapin::Consumer), BrokerError> {
     let name = format!("{}-consume-{agent}-{attempt}", pool.name());
-    let connection = pool::connect(pool.url(), &name, pool.timeout).await?;
+    let connection = pool.connect(&name).await?;
     pool::within(pool.timeout, "starting a consumer", async {
         let channel = connection
             .create_channel()

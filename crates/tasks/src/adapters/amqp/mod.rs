@@ -53,6 +53,8 @@ pub struct AmqpConfig {
     pub retry: RetryPolicy,
     /// Bound on connecting and on each confirm.
     pub timeout: Duration,
+    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `amqps://`.
+    pub ca_pem: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -125,6 +127,11 @@ impl AmqpConfig {
             ));
         }
         Ok(Some(Self {
+            ca_pem: if url.starts_with("amqps://") {
+                intentmesh_core::config::tls::ca_pem_from_env(env)?
+            } else {
+                None
+            },
             url,
             pool_size,
             prefix,

@@ -10,6 +10,7 @@ use std::{
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
     options::{BasicPublishOptions, ConfirmSelectOptions},
+    tcp::OwnedTLSConfig,
     types::LongString,
 };
 use tokio::sync::Mutex;
@@ -40,6 +41,7 @@ struct Slot {
 #[derive(Debug)]
 pub(crate) struct ChannelPool {
     url: String,
+    ca_pem: Option<std::sync::Arc<str>>,
     name: String,
     pub(crate) names: Names,
     pub(crate) retry: RetryPolicy,
@@ -54,15 +56,29 @@ pub(crate) fn failed<E: Into<Cause>>(doing: &'static str) -> impl FnOnce(E) -> B
     move |e| BrokerError::unavailable(doing, e)
 }
 
-/// Opens one connection, bounded by `timeout`.
+/// Opens one connection, bounded by `timeout`; over TLS for `amqps://`, trusting the system's
+/// roots and `ca_pem` (`TLS_CA_FILE`).
 pub(crate) async fn connect(
     url: &str,
+    ca_pem: Option<&str>,
     name: &str,
     timeout: Duration,
 ) -> Result<Connection, BrokerError> {
     let properties =
         ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
-    tokio::time::timeout(timeout, Connection::connect(url, properties))
+    let tls = OwnedTLSConfig {
+        identity: None,
+        cert_chain: ca_pem.map(str::to_owned),
+    };
+    let connecting = async {
+        lapin::DefaultConnectionBuilder::new()?
+            .with_uri_str(url.to_owned())
+            .with_properties(properties)
+            .with_tls_config(tls)
+            .connect()
+            .await
+    };
+    tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| {
             BrokerError::unavailable("connecting", format!("no connection within {timeout:?}"))
@@ -86,6 +102,7 @@ impl ChannelPool {
     pub(crate) fn new(config: &AmqpConfig, name: &str) -> Self {
         Self {
             url: config.url.clone(),
+            ca_pem: config.ca_pem.clone(),
             name: name.to_owned(),
             names: Names::new(&config.prefix),
             retry: config.retry,
@@ -98,8 +115,9 @@ impl ChannelPool {
         }
     }
 
-    pub(crate) fn url(&self) -> &str {
-        &self.url
+    /// Opens a connection of this pool's broker (a consumer's own), named `name`.
+    pub(crate) async fn connect(&self, name: &str) -> Result<Connection, BrokerError> {
+        connect(&self.url, self.ca_pem.as_deref(), name, self.timeout).await
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -140,12 +158,9 @@ impl ChannelPool {
             *slot = None;
         }
         if slot.is_none() {
-            let connection = connect(
-                &self.url,
-                &format!("{}-publish-{index}", self.name),
-                self.timeout,
-            )
-            .await?;
+            let connection = self
+                .connect(&format!("{}-publish-{index}", self.name))
+                .await?;
             let channel = within(self.timeout, "opening a channel", async {
                 let channel = connection
                     .create_channel()

@@ -3,7 +3,7 @@
 
 mod task_store;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
 use intentmesh_core::config::{ConfigError, Env, parse_between};
@@ -23,6 +23,8 @@ pub struct RedisConfig {
     pub pool_size: usize,
     /// Prefix of every key (`<prefix>:task:<id>`); tests use their own.
     pub key_prefix: String,
+    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `rediss://`.
+    pub ca_pem: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -41,8 +43,12 @@ impl RedisConfig {
         let Some(url) = env.get(REDIS_URL) else {
             return Ok(None);
         };
-        Config::from_url(&url).map_err(|e| ConfigError::new(REDIS_URL, &url, e))?;
+        let parsed = Config::from_url(&url).map_err(|e| ConfigError::url(REDIS_URL, &url, e))?;
         Ok(Some(Self {
+            ca_pem: match parsed.tls {
+                Some(_) => intentmesh_core::config::tls::ca_pem_from_env(env)?,
+                None => None,
+            },
             url,
             pool_size: parse_between(env, REDIS_POOL_SIZE, 4, 1..=64)?,
             key_prefix: env
@@ -56,7 +62,13 @@ impl RedisConfig {
 /// loss is retried in the background (exponential, up to 5 s apart).
 pub async fn connect(config: &RedisConfig) -> Result<Pool, StoreError> {
     let unavailable = |e: fred::error::Error| StoreError::Unavailable(Box::new(e));
-    let redis_config = Config::from_url(&config.url).map_err(unavailable)?;
+    let mut redis_config = Config::from_url(&config.url).map_err(unavailable)?;
+    if redis_config.tls.is_some() {
+        // `rediss://`: the system's roots and TLS_CA_FILE.
+        let tls = intentmesh_core::config::tls::rustls_client_config(config.ca_pem.as_deref())
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        redis_config.tls = Some(fred::types::config::TlsConnector::from(tls).into());
+    }
     let pool = Builder::from_config(redis_config)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(5);
