@@ -47,7 +47,8 @@ ENV INTENTMESH_DATA_DIR=/var/lib/intentmesh \
     RUST_LOG=info
 # distroless's `nonroot`: a fixed, high, unprivileged UID and GID.
 USER 65532:65532
-EXPOSE 8000 8001 8002 8003
+# 8000-8003: the services; 9090: the admin port (ADMIN_LISTEN_ADDR) where deployments set it.
+EXPOSE 8000 8001 8002 8003 9090
 ENTRYPOINT ["/usr/local/bin/intentmesh"]
 # Each deployment names its service; alone, the image is the public gateway.
 CMD ["gateway"]

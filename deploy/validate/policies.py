@@ -22,10 +22,30 @@ OURS = {"gateway", "root", "payment", "search"}
 SYNC = {"gateway", "root", "payment"}
 ASYNC = {"search"}
 PORTS = {"gateway": 8000, "payment": 8001, "search": 8002, "root": 8003}
+# Every service's plain-HTTP /health, /ready and /metrics (ADMIN_LISTEN_ADDR).
+ADMIN_PORT = 9090
+# Who calls whom over gRPC: the gateway the root, the root the workers (the task workers run
+# inside the payment and search processes and call nothing).
+CALLERS = {"root": {"gateway"}, "payment": {"root"}, "search": {"root"}}
+# What each service's own Secret (intentmesh-<service>-secrets) holds: the secret settings that
+# service reads (check_each_service_reads_only_its_own_secret compares this with the code).
+SECRET_KEYS = {"gateway": {"RABBITMQ_URL", "REDIS_URL"},
+               "root": {"RABBITMQ_URL", "REDIS_URL", "OPENAI_API_KEY"},
+               "payment": {"RABBITMQ_URL", "REDIS_URL", "DATABASE_URL"},
+               "search": {"RABBITMQ_URL", "REDIS_URL", "DATABASE_URL"}}
+OPTIONAL_SECRET_KEYS = {"OPENAI_API_KEY"}
+SERVICE_SOURCES = {"gateway": "gateway", "root": "services/root-agent",
+                   "payment": "services/payment-agent", "search": "services/search-agent"}
+# What the Ingress and the HTTPRoute expose: the public API, nothing operational.
+PUBLIC_PATHS = {("Exact", "/process"), ("Exact", "/route"), ("Prefix", "/tasks"),
+                ("Exact", "/openapi.json"), ("Exact", "/.well-known/agent-card.json"),
+                ("Prefix", "/a2a")}
+OPERATIONAL_PATHS = ("/health", "/ready", "/metrics")
+TLS_DIR = "/etc/intentmesh/tls"
 
 # Kinds kubernetes-validate has no schema for; validated by crds.mjs or the schemas/ folder.
 CRD_KINDS = {"HTTPRoute", "ScaledObject", "TriggerAuthentication", "ServiceMonitor",
-             "RabbitmqCluster"}
+             "RabbitmqCluster", "Issuer", "Certificate"}
 
 # Variables the code reads that the manifests leave unset on purpose, and why.
 DELIBERATELY_DEFAULTED = {
@@ -48,6 +68,13 @@ DELIBERATELY_DEFAULTED = {
     "AUTH_JWT_LEEWAY_SECS": "default 60 s of clock skew",
     "AUTH_JWT_JWKS_TTL_SECS": "default 300 s",
     "AUTH_JWT_JWKS_MIN_REFRESH_SECS": "default 30 s",
+    # Service-to-service TLS: plaintext gRPC unless set; production sets what each service's role
+    # needs (check_production_encrypts_grpc_with_client_certificates).
+    "TLS_CERT_FILE": "production sets it on every service",
+    "TLS_KEY_FILE": "production sets it on every service",
+    "TLS_CA_FILE": "production sets it on the callers (gateway, root)",
+    "TLS_CLIENT_CA_FILE": "production sets it on the gRPC servers (root, payment, search)",
+    "TLS_ALLOWED_CLIENTS": "production sets it on the gRPC servers (root, payment, search)",
 }
 
 
@@ -110,12 +137,8 @@ def check_our_deployments_probe_health_and_readiness():
             where = f"{overlay}/{name(d)}"
             assert c["args"] == [name(d)], where
             assert c["livenessProbe"]["httpGet"]["path"] == "/health", where
-            ready = c["readinessProbe"]
-            if name(d) == "gateway":
-                assert ready["httpGet"]["path"] == "/ready", where
-            else:
-                assert ready["grpc"]["port"] == PORTS[name(d)], where
-            assert {p["containerPort"] for p in c["ports"]} == {PORTS[name(d)]}, where
+            assert c["readinessProbe"]["httpGet"]["path"] == "/ready", where
+            assert {p["containerPort"] for p in c["ports"]} == {PORTS[name(d)], ADMIN_PORT}, where
             assert d["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65532, where
 
 
@@ -125,9 +148,9 @@ def check_services_name_their_ports():
             names = {p.get("name") for p in s["spec"]["ports"]}
             assert all(names), (overlay, name(s))
             if name(s) in OURS - {"gateway"}:
-                assert {"grpc", "http"} <= names, (overlay, name(s), names)
+                assert names == {"grpc", "admin"}, (overlay, name(s), names)
             if name(s) == "gateway":
-                assert "http" in names, overlay
+                assert names == {"http", "admin"}, (overlay, names)
 
 
 def check_sync_services_have_an_hpa_and_async_consumers_keda_never_both():
@@ -200,7 +223,7 @@ def check_network_policies_deny_by_default_and_allow_the_mesh_flows():
             rules = ingress_from(dst)
             monitoring = [r for r in rules for peer in r.get("from", [])
                           if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("intentmesh.io/monitoring") == "true"]
-            assert any(PORTS[dst] in {p["port"] for p in r["ports"]} for r in monitoring), (overlay, dst, "Prometheus")
+            assert any(ADMIN_PORT in {p["port"] for p in r["ports"]} for r in monitoring), (overlay, dst, "Prometheus")
         gateway_in = [peer for r in ingress_from("gateway") for peer in r.get("from", [])]
         assert any(p.get("namespaceSelector", {}).get("matchLabels", {}).get("intentmesh.io/ingress") == "true" for p in gateway_in)
         for worker in ("payment", "search"):
@@ -221,10 +244,15 @@ def check_routes_and_monitoring():
         assert not objects(overlay, "GRPCRoute"), "the agents are not exposed"
 
 
+def _secret_template():
+    return [d for d in yaml.safe_load_all((ROOT / "k8s/secrets.yaml").read_text()) if d]
+
+
 def check_secrets_hold_no_real_values():
-    template = yaml.safe_load((ROOT / "k8s/secrets.yaml").read_text())
-    assert template["kind"] == "Secret" and template["metadata"]["name"] == "intentmesh-secrets"
-    assert all(v == "" for v in template["stringData"].values()), "k8s/secrets.yaml must stay a template"
+    for template in _secret_template():
+        assert template["kind"] == "Secret", template["kind"]
+        assert all(v == "" for v in template["stringData"].values()), \
+            f"k8s/secrets.yaml: Secret/{name(template)} must stay a template (empty values)"
     assert not objects("production", "Secret"), "production must not ship a Secret"
     for s in objects("local", "Secret"):
         values = {k: base64.b64decode(v).decode() for k, v in s.get("data", {}).items()}
@@ -255,14 +283,16 @@ def check_every_variable_the_code_reads_is_set_or_deliberately_defaulted():
     for overlay in OVERLAYS:
         [config] = [c for c in objects(overlay, "ConfigMap") if name(c) == "intentmesh-config"]
         provided = set(config["data"])
-        secret_keys = set(yaml.safe_load((ROOT / "k8s/secrets.yaml").read_text())["stringData"])
+        all_secret_keys = set().union(*SECRET_KEYS.values())
         for d in objects(overlay, "Deployment"):
             [c] = d["spec"]["template"]["spec"]["containers"]
             refs = {e.get("configMapRef", {}).get("name") or e.get("secretRef", {}).get("name") for e in c["envFrom"]}
-            assert refs == {"intentmesh-config", "intentmesh-secrets"}, (overlay, name(d))
-            env = provided | secret_keys | {e["name"] for e in c.get("env", [])}
-            missing = {v for v in read - env - set(DELIBERATELY_DEFAULTED)
-                       if not v.endswith("_LISTEN_ADDR") or v.startswith(name(d).upper())}
+            assert refs == {"intentmesh-config"}, (overlay, name(d), refs)
+            env = provided | {e["name"] for e in c.get("env", [])}
+            # Another service's secrets are not this one's to read.
+            others = all_secret_keys - SECRET_KEYS[name(d)]
+            missing = {v for v in read - env - set(DELIBERATELY_DEFAULTED) - others
+                       if v == "ADMIN_LISTEN_ADDR" or not v.endswith("_LISTEN_ADDR") or v.startswith(name(d).upper())}
             assert not missing, (overlay, name(d), sorted(missing))
 
 
@@ -363,10 +393,289 @@ def check_compose_runs_every_service_from_one_image_with_health():
         assert s["image"] == "intentmesh:local" and s["command"] == [svc], svc
         assert s["read_only"] is True and s["cap_drop"] == ["ALL"], svc
         assert "probe" in s["healthcheck"]["test"], svc
+        # /metrics on the admin port only (ADMIN_LISTEN_ADDR); the health check goes there too.
+        assert s["environment"].get("ADMIN_LISTEN_ADDR") == f"0.0.0.0:{ADMIN_PORT}", f"docker-compose.yml: {svc} has no admin port"
+        assert f"http://127.0.0.1:{ADMIN_PORT}/ready" in s["healthcheck"]["test"], f"docker-compose.yml: {svc}'s health check"
         for dep, cond in s["depends_on"].items():
             assert cond["condition"] == "service_healthy", (svc, dep)
     assert "management" in services["rabbitmq"]["image"]
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{svc}:{ADMIN_PORT}" for svc in OURS}, f"deploy/prometheus/prometheus.yml scrapes {sorted(targets)}"
     assert (ROOT / "deploy/grafana/dashboards/intentmesh.json").is_file()
+
+
+def _env(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _our_deployments(overlay):
+    for d in objects(overlay, "Deployment"):
+        if name(d) in OURS:
+            [c] = d["spec"]["template"]["spec"]["containers"]
+            yield d, c, f"{overlay}/Deployment/{name(d)}"
+
+
+def check_probes_and_metrics_use_the_admin_port():
+    """Every service serves /health, /ready and /metrics in plain HTTP on its admin port
+    (ADMIN_LISTEN_ADDR=0.0.0.0:9090): every probe and the ServiceMonitor go there, never to a
+    service port (the agents' are TLS with client certificates in production)."""
+    for overlay in OVERLAYS:
+        for d, c, where in _our_deployments(overlay):
+            admin = [p for p in c["ports"] if p.get("name") == "admin"]
+            assert [p["containerPort"] for p in admin] == [ADMIN_PORT], f"{where}: no container port admin={ADMIN_PORT}"
+            value = _env(c).get("ADMIN_LISTEN_ADDR", {}).get("value")
+            assert value == f"0.0.0.0:{ADMIN_PORT}", f"{where}: ADMIN_LISTEN_ADDR={value!r}, want 0.0.0.0:{ADMIN_PORT}"
+            for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+                probe = c.get(kind)
+                assert probe, f"{where}: no {kind}"
+                port = probe.get("httpGet", {}).get("port")
+                assert port in ("admin", ADMIN_PORT), f"{where}: {kind} is {probe}, not HTTP on the admin port"
+        for s in objects(overlay, "Service"):
+            if name(s) in OURS:
+                ports = {p["name"]: p for p in s["spec"]["ports"]}
+                assert "admin" in ports and ports["admin"]["port"] == ADMIN_PORT \
+                    and ports["admin"]["targetPort"] in ("admin", ADMIN_PORT), \
+                    f"{overlay}/Service/{name(s)}: no port admin → admin ({ADMIN_PORT})"
+        for m in objects(overlay, "ServiceMonitor"):
+            for e in m["spec"]["endpoints"]:
+                assert e.get("port") == "admin", f"{overlay}/ServiceMonitor/{name(m)} scrapes port {e.get('port')!r}, not admin"
+
+
+def _ingress_rules_for(policies, dst):
+    return [(name(p), rule) for p in policies
+            if _allows(p, {"app.kubernetes.io/name": dst}) and "Ingress" in p["spec"]["policyTypes"]
+            for rule in p["spec"].get("ingress", [])]
+
+
+def _is_monitoring(peer):
+    return peer.get("namespaceSelector", {}).get("matchLabels", {}).get("intentmesh.io/monitoring") == "true"
+
+
+def check_prometheus_reaches_only_the_admin_port():
+    """The monitoring namespace is admitted to each service's admin port, and to nothing else."""
+    for overlay in OVERLAYS:
+        policies = objects(overlay, "NetworkPolicy")
+        for dst in OURS:
+            admitted = False
+            for policy, rule in _ingress_rules_for(policies, dst):
+                if not any(_is_monitoring(peer) for peer in rule.get("from", [])):
+                    continue
+                ports = {p.get("port") for p in rule.get("ports", [])}
+                assert ports == {ADMIN_PORT}, \
+                    f"{overlay}/NetworkPolicy/{policy} admits Prometheus to {dst} on {sorted(ports) or 'every port'}, not only {ADMIN_PORT}"
+                admitted = True
+            assert admitted, f"{overlay}: no NetworkPolicy admits Prometheus to {dst}:{ADMIN_PORT}"
+
+
+def check_service_ports_admit_only_their_callers():
+    """A gRPC port is reachable only from the services that call it (root from the gateway, the
+    workers from the root), the gateway's only from the ingress namespace; no rule admits
+    everyone."""
+    for overlay in OVERLAYS:
+        policies = objects(overlay, "NetworkPolicy")
+        for dst in OURS:
+            for policy, rule in _ingress_rules_for(policies, dst):
+                where = f"{overlay}/NetworkPolicy/{policy} (to {dst})"
+                assert rule.get("from"), f"{where}: a rule without `from` admits everyone"
+                ports = {p.get("port") for p in rule.get("ports", [])}
+                if ports and PORTS[dst] not in ports:
+                    continue
+                for peer in rule["from"]:
+                    source = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                    if dst == "gateway":
+                        ok = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("intentmesh.io/ingress") == "true"
+                    else:
+                        ok = source in CALLERS[dst] and "namespaceSelector" not in peer and "ipBlock" not in peer
+                    assert ok, f"{where}: port {PORTS[dst]} open to {peer}, not only {sorted(CALLERS.get(dst, {'the ingress'}))}"
+
+
+def _secrets_read_by(service):
+    """The secret settings a service's own code reads (its crate, tests left out)."""
+    text = "\n".join(p.read_text().split("#[cfg(test)]")[0]
+                     for p in (ROOT / SERVICE_SOURCES[service] / "src").rglob("*.rs")
+                     if "tests" not in p.parts and not p.name.endswith("tests.rs"))
+    read = set()
+    if "AsyncConfig::from_env" in text:
+        read |= {"RABBITMQ_URL", "REDIS_URL"}
+    if "DatabaseUrl::from_env" in text:
+        read.add("DATABASE_URL")
+    read |= {v for v in set().union(*SECRET_KEYS.values()) if f'"{v}"' in text}
+    return read
+
+
+def check_each_service_reads_only_its_own_secret():
+    """No Secret shared by every pod: each service takes the keys it reads, and only those, from
+    intentmesh-<service>-secrets (secretKeyRef, never envFrom); the template, the local overlay's
+    generated Secrets and KEDA's TriggerAuthentication follow the same split."""
+    for svc in OURS:
+        assert _secrets_read_by(svc) == SECRET_KEYS[svc], \
+            f"{svc} reads {sorted(_secrets_read_by(svc))}, SECRET_KEYS says {sorted(SECRET_KEYS[svc])}"
+    template = {name(t): set(t["stringData"]) for t in _secret_template()}
+    assert template == {f"intentmesh-{svc}-secrets": SECRET_KEYS[svc] for svc in OURS}, \
+        f"k8s/secrets.yaml holds {template}, want one Secret per service with its keys"
+    for overlay in OVERLAYS:
+        assert "intentmesh-secrets" not in json.dumps(OVERLAYS[overlay]), f"{overlay}: something still uses the shared intentmesh-secrets"
+        for d, c, where in _our_deployments(overlay):
+            svc = name(d)
+            own = f"intentmesh-{svc}-secrets"
+            assert not [e for e in c.get("envFrom", []) if "secretRef" in e], f"{where}: envFrom a Secret"
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})}
+            for var, ref in refs.items():
+                assert ref["name"] == own and ref["key"] == var, f"{where}: {var} from Secret/{ref['name']} key {ref['key']}, not {own}"
+                assert ref.get("optional", False) == (var in OPTIONAL_SECRET_KEYS), f"{where}: {var} optional={ref.get('optional')}"
+            assert set(refs) == SECRET_KEYS[svc], f"{where}: reads {sorted(refs)} from its Secret, want {sorted(SECRET_KEYS[svc])}"
+            allowed_volumes = {f"intentmesh-{svc}-tls"} | ({"intentmesh-api-keys"} if svc == "gateway" else set())
+            for v in d["spec"]["template"]["spec"].get("volumes", []):
+                if "secret" in v:
+                    assert v["secret"]["secretName"] in allowed_volumes, f"{where}: mounts Secret/{v['secret']['secretName']}"
+        for w in workloads(overlay):
+            if name(w) not in OURS:
+                assert not re.search(r"intentmesh-(gateway|root|payment|search)-secrets", json.dumps(w)), \
+                    f"{overlay}/{w['kind']}/{name(w)} reads a service's Secret"
+        for t in objects(overlay, "TriggerAuthentication"):
+            for ref in t["spec"].get("secretTargetRef", []):
+                assert ref["name"] == "intentmesh-search-secrets", f"{overlay}/TriggerAuthentication/{name(t)} reads Secret/{ref['name']}"
+    generated = {name(s): set(s.get("data", {})) for s in objects("local", "Secret")}
+    for svc in OURS:
+        keys = generated.get(f"intentmesh-{svc}-secrets")
+        assert keys is not None, f"local: no Secret intentmesh-{svc}-secrets"
+        assert SECRET_KEYS[svc] - OPTIONAL_SECRET_KEYS <= keys <= SECRET_KEYS[svc], \
+            f"local/Secret/intentmesh-{svc}-secrets holds {sorted(keys)}, want {sorted(SECRET_KEYS[svc])}"
+
+
+def _matches(kind, value, path):
+    if kind == "Exact":
+        return path == value
+    return value == "/" or path == value.rstrip("/") or path.startswith(value.rstrip("/") + "/")
+
+
+def check_routes_expose_only_the_public_api_over_tls():
+    """The Ingress and the HTTPRoute route the public API's paths and nothing else (never
+    /health, /ready, /metrics), the Ingress with TLS, the HTTPRoute on the Gateway's HTTPS
+    listener; in production cert-manager issues the Ingress's certificate."""
+    for overlay in OVERLAYS:
+        for ingress in objects(overlay, "Ingress"):
+            where = f"{overlay}/Ingress/{name(ingress)}"
+            paths = set()
+            for rule in ingress["spec"]["rules"]:
+                for p in rule["http"]["paths"]:
+                    paths.add((p["pathType"], p["path"]))
+                    assert p["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}, f"{where}: {p}"
+            exposed = [p for p in OPERATIONAL_PATHS if any(_matches(k, v, p) for k, v in paths)]
+            assert not exposed, f"{where} exposes {exposed}"
+            assert paths == PUBLIC_PATHS, f"{where} routes {sorted(paths)}, want exactly {sorted(PUBLIC_PATHS)}"
+            tls_hosts = {h for t in ingress["spec"].get("tls", []) if t.get("secretName") for h in t.get("hosts", [])}
+            hosts = {rule.get("host") for rule in ingress["spec"]["rules"]}
+            assert hosts <= tls_hosts, f"{where}: no TLS (with a secretName) for {sorted(hosts - tls_hosts)}"
+            if overlay == "production":
+                annotations = ingress["metadata"].get("annotations", {})
+                assert {"cert-manager.io/cluster-issuer", "cert-manager.io/issuer"} & set(annotations), \
+                    f"{where}: no cert-manager issuer annotation"
+        for route in objects(overlay, "HTTPRoute"):
+            where = f"{overlay}/HTTPRoute/{name(route)}"
+            for parent in route["spec"]["parentRefs"]:
+                assert parent.get("sectionName") == "https", f"{where}: parentRef {parent} is not the HTTPS listener"
+            paths = set()
+            for rule in route["spec"]["rules"]:
+                assert rule.get("matches"), f"{where}: a rule without matches routes every path"
+                for m in rule["matches"]:
+                    assert set(m) == {"path"}, f"{where}: match {m} must be a path"
+                    paths.add(({"PathPrefix": "Prefix"}.get(m["path"]["type"], m["path"]["type"]), m["path"]["value"]))
+                assert rule["backendRefs"] == [{"name": "gateway", "port": 8000}], f"{where}: {rule['backendRefs']}"
+            exposed = [p for p in OPERATIONAL_PATHS if any(_matches(k, v, p) for k, v in paths)]
+            assert not exposed, f"{where} exposes {exposed}"
+            assert paths == PUBLIC_PATHS, f"{where} routes {sorted(paths)}, want exactly {sorted(PUBLIC_PATHS)}"
+
+
+def check_production_encrypts_grpc_with_client_certificates():
+    """Production: cert-manager bootstraps a CA (self-signed Issuer → isCA Certificate → CA
+    Issuer) that issues one certificate per service; each Deployment mounts its own read-only and
+    sets TLS_*: callers TLS_CA_FILE, servers TLS_CLIENT_CA_FILE and TLS_ALLOWED_CLIENTS naming
+    exactly their callers; the gRPC URLs are https://."""
+    issuers = {name(i): i["spec"] for i in objects("production", "Issuer")}
+    certs = {c["spec"]["secretName"]: c for c in objects("production", "Certificate")}
+    [ca] = [c for c in certs.values() if c["spec"].get("isCA")] or [None]
+    assert ca, "production: no CA Certificate (isCA: true)"
+    ca_issuer = issuers.get(ca["spec"]["issuerRef"]["name"])
+    assert ca_issuer is not None and "selfSigned" in ca_issuer, f"production/Certificate/{name(ca)} is not issued by a self-signed Issuer"
+    [mesh_issuer] = [n for n, spec in issuers.items() if spec.get("ca", {}).get("secretName") == ca["spec"]["secretName"]] or [None]
+    assert mesh_issuer, f"production: no CA Issuer from Secret/{ca['spec']['secretName']}"
+    [config] = [c for c in objects("production", "ConfigMap") if name(c) == "intentmesh-config"]
+    urls = [config["data"]["ROOT_AGENT_URL"]] + [u.split("=", 1)[-1] for u in config["data"]["AGENT_URLS"].split(",")]
+    assert all(u.startswith("https://") for u in urls), f"production/ConfigMap/intentmesh-config: gRPC URLs {urls} not https://"
+    callers = set().union(*CALLERS.values())
+    for d, c, where in _our_deployments("production"):
+        svc = name(d)
+        secret = f"intentmesh-{svc}-tls"
+        cert = certs.get(secret)
+        assert cert, f"production: no Certificate with secretName {secret}"
+        spec, at = cert["spec"], f"production/Certificate/{name(cert)}"
+        assert spec["issuerRef"]["name"] == mesh_issuer and spec["issuerRef"].get("kind", "Issuer") == "Issuer", f"{at}: issued by {spec['issuerRef']}"
+        wanted = {svc, f"{svc}.multi-agent.svc", f"{svc}.multi-agent.svc.cluster.local"}
+        assert wanted <= set(spec.get("dnsNames", [])), f"{at}: dnsNames {spec.get('dnsNames')} lack {sorted(wanted)}"
+        assert {"server auth", "client auth"} <= set(spec.get("usages", [])), f"{at}: usages {spec.get('usages')}"
+        assert spec.get("privateKey", {}).get("algorithm") in ("ECDSA", "RSA", "Ed25519"), f"{at}: privateKey {spec.get('privateKey')}"
+        hours = {k: float(spec.get(k, "0h").rstrip("h")) for k in ("duration", "renewBefore")}
+        assert 0 < hours["renewBefore"] < hours["duration"] <= 24 * 366, f"{at}: duration/renewBefore {hours}"
+        pod = d["spec"]["template"]["spec"]
+        [volume] = [v for v in pod.get("volumes", []) if v.get("secret", {}).get("secretName") == secret] or [None]
+        assert volume, f"{where}: Secret/{secret} not mounted"
+        [mount] = [m for m in c.get("volumeMounts", []) if m["name"] == volume["name"]]
+        assert mount["mountPath"] == TLS_DIR and mount.get("readOnly") is True, f"{where}: {mount} (want {TLS_DIR}, readOnly)"
+        env = {k: e.get("value") for k, e in _env(c).items()}
+        want = {"TLS_CERT_FILE": f"{TLS_DIR}/tls.crt", "TLS_KEY_FILE": f"{TLS_DIR}/tls.key"}
+        if svc in callers:
+            want["TLS_CA_FILE"] = f"{TLS_DIR}/ca.crt"
+        if svc in CALLERS:
+            want["TLS_CLIENT_CA_FILE"] = f"{TLS_DIR}/ca.crt"
+            want["TLS_ALLOWED_CLIENTS"] = ",".join(sorted(CALLERS[svc]))
+        have = {k: v for k, v in env.items() if k.startswith("TLS_")}
+        assert have == want, f"{where}: TLS settings {have}, want {want}"
+    for overlay in OVERLAYS:
+        if overlay != "production":
+            assert not objects(overlay, "Certificate"), f"{overlay}: Certificates are production's"
+
+
+def _published(port):
+    """(host ip, container port) of a Compose port, short or long syntax."""
+    if isinstance(port, dict):
+        return port.get("host_ip", ""), int(port["target"])
+    parts = str(port).split(":")
+    return (parts[0] if len(parts) == 3 else ""), int(parts[-1].split("/")[0])
+
+
+def check_compose_binds_internal_ports_to_loopback():
+    """docker-compose.yml publishes the datastores, the agents' gRPC ports, the admin ports and
+    the tools on 127.0.0.1 only (the gateway's 8000 may be public); Redis has a password."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for svc, spec in compose["services"].items():
+        for port in spec.get("ports", []):
+            host, target = _published(port)
+            if svc == "gateway" and target == PORTS["gateway"]:
+                continue
+            assert host == "127.0.0.1", f"docker-compose.yml: {svc} publishes {port!r} beyond 127.0.0.1"
+    redis = compose["services"]["redis"]
+    assert "--requirepass" in redis["command"], "docker-compose.yml: redis runs without a password"
+    for svc in OURS:
+        url = compose["services"][svc]["environment"].get("REDIS_URL", "")
+        assert re.match(r"rediss?://[^@/]*:[^@/]+@", url), f"docker-compose.yml: {svc}'s REDIS_URL has no password"
+
+
+def check_compose_grafana_requires_a_login():
+    """Grafana in docker-compose.yml: no anonymous access, and no admin password committed (from
+    GRAFANA_ADMIN_PASSWORD without a default, or generated at start)."""
+    grafana = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    env = grafana.get("environment", {})
+    assert str(env.get("GF_AUTH_ANONYMOUS_ENABLED")).lower() == "false", "docker-compose.yml: grafana allows anonymous access"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in env, "docker-compose.yml: grafana grants anonymous users a role"
+    for var in ("GF_SECURITY_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+        if var in env:
+            assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD(:-|:\?[^}]*)?\}", str(env[var])), \
+                f"docker-compose.yml: grafana's {var} has a committed default: {env[var]!r}"
+    assert "GF_SECURITY_ADMIN_PASSWORD" in env or "GF_SECURITY_ADMIN_PASSWORD__FILE" in json.dumps(grafana), \
+        "docker-compose.yml: grafana keeps its default admin password"
 
 
 def main():
