@@ -10,13 +10,14 @@ OVERLAY ?= local
 URL ?= http://multi-agent.local
 COMPOSE ?= docker compose
 
-.PHONY: run test lint unit bench clean-test-databases clean-test-queues validate-deploy help \
+.PHONY: run test lint unit bench clean-test-databases clean-test-queues validate-deploy deny help \
 	build deploy smoke local-up local-down test-local logs embedding-model llm-server eval-routing \
 	openapi
 
 help:
 	@echo "make run    build (release, embedding stage included) and start gateway :8000, payment :8001, search :8002, root :8003"
-	@echo "make test   formatting, clippy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
+	@echo "make test   formatting, clippy, deployment checks, the dependency policy, and the whole test suite (needs PostgreSQL, Redis, RabbitMQ; see README)"
+	@echo "make deny   the dependency policy (deny.toml): cargo deny check licenses bans sources, offline"
 	@echo "make bench  load-test the mesh with wrk against same-run baselines"
 	@echo "make eval-routing   the routing cascade on the labelled utterances of bench/routing/"
 	@echo "make openapi        write docs/openapi.json from the gateway's description of its API"
@@ -37,7 +38,7 @@ run:
 ## one process per test and a closing summary; plain `cargo test` otherwise), with the embedding
 ## stage built in. Fetches the embedding model and builds the llama.cpp server on first use.
 TEST_FEATURES := --features intentmesh/embeddings
-test: lint validate-deploy embedding-model llm-server clean-test-databases clean-test-queues
+test: lint validate-deploy deny embedding-model llm-server clean-test-databases clean-test-queues
 	@if command -v cargo-nextest >/dev/null; then \
 		$(CARGO) nextest run --workspace --locked --no-tests=fail $(TEST_FEATURES); \
 	else \
@@ -84,6 +85,12 @@ clean-test-queues:
 ## pinned tools under .tools/ on first use).
 validate-deploy:
 	scripts/validate-deploy.sh
+
+## The dependency policy of deny.toml: licences, banned crates and duplicates, sources (crates.io
+## only), offline; installs its pinned cargo-deny under .tools/ on first use. Advisories need the
+## RustSec database from the network and run in CI (.github/workflows/ci.yml).
+deny:
+	CARGO="$(CARGO)" scripts/check-supply-chain.sh
 
 ## Throughput and latency against baselines measured in the same run (installs wrk if needed);
 ## BENCH_BEFORE=<revision or directory> runs an earlier IntentMesh in the same run too, and
