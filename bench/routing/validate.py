@@ -17,6 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "utterances.jsonl"
+# `--holdout`: the hold-out set instead, whose ids are `ho-NNN` whatever the intent.
+HOLDOUT = HERE / "holdout.jsonl"
 GENERATE_RS = HERE.parent.parent / "services/search-agent/src/catalog/generate.rs"
 
 INTENTS = {"payment.pay": "pay", "search.search": "search", "none": "none"}
@@ -32,7 +34,7 @@ CATEGORIES = {
 # ISO 4217 codes the set uses; add one here when a line needs it.
 CURRENCIES = {
     "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "BRL", "MXN", "PLN",
-    "SEK", "CNY", "RUB", "TRY", "INR",
+    "SEK", "CNY", "RUB", "TRY", "INR", "VND", "IDR", "THB",
 }
 # The tag vocabulary (plus `multilingual:<ISO 639-1>`): a misspelt tag is an error, not a new tag.
 TAGS = {
@@ -40,10 +42,12 @@ TAGS = {
     "refund", "order-status", "payment-status", "cancellation", "order-change", "account",
     "shop-info", "dispute", "complaint", "handoff", "out-of-scope", "chit-chat", "greeting",
     "thanks", "joke", "weather", "math", "gibberish", "injection",
+    "money-non-request",  # mentions money, payments, amounts or orders, but asks to pay nothing now
     # surface form
     "baseline", "typo", "no-verb", "fragment", "question", "polite", "slang", "long",
     "mixed-case", "emoji", "punctuation", "code-switching", "no-spaces", "word-order",
     "follow-up-shaped", "negation", "self-correction", "ambiguous",
+    "no-diacritics",  # a language that has diacritics, typed without them (Vietnamese "tra tien don")
     # money and numbers
     "number-format", "currency-word", "iso-code", "symbol", "symbol-after", "glued",
     "k-suffix", "magnitude-word", "spelled-number", "cents", "no-currency", "negative-amount",
@@ -180,14 +184,20 @@ def table(title, counter, total):
 
 def main():
     markdown = "--markdown" in sys.argv[1:]
+    holdout = "--holdout" in sys.argv[1:]
+    data = HOLDOUT if holdout else DATA
     errors, rows = [], []
     seen_ids, seen_texts = set(), set()
-    with DATA.open(encoding="utf-8") as f:
+    with data.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 errors.append(f"line {n}: blank line")
                 continue
             row = check_line(n, line, seen_ids, seen_texts, errors)
+            if holdout:
+                errors[:] = [e for e in errors if "id must be" not in e]
+                if row and not re.fullmatch(r"ho-\d{3}", row["id"]):
+                    errors.append(f"line {n}: id must be ho-NNN in the hold-out set")
             if row:
                 rows.append(row)
     declared = catalog_categories()
@@ -195,7 +205,7 @@ def main():
         errors.append(f"generate.rs declares categories {sorted(declared)}, expected {sorted(CATEGORIES)}")
     if errors:
         print("\n".join(errors), file=sys.stderr)
-        print(f"{len(errors)} error(s) in {DATA}", file=sys.stderr)
+        print(f"{len(errors)} error(s) in {data}", file=sys.stderr)
         return 1
 
     total = len(rows)
@@ -244,7 +254,7 @@ def main():
         print(table("currency (amounts and bounds)", currencies, sum(currencies.values())))
         return 0
 
-    print(f"{DATA.relative_to(HERE.parent.parent)}: {total} lines, all valid")
+    print(f"{data.relative_to(HERE.parent.parent)}: {total} lines, all valid")
     for i in INTENTS:
         print(f"  {i:14} {intents[i]:4}")
     print(f"  multilingual   {multilingual:4}  ({100 * multilingual / total:.1f} %)  {dict(sorted(langs.items()))}")
