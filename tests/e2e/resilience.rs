@@ -76,7 +76,9 @@ fn load(
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
                     let order = 810_000 + next.fetch_add(1, Ordering::SeqCst) as u64;
-                    let body = json!({"message": format!("pay $12 for order #{order}"), "user_id": "load", "mode": mode});
+                    // Named explicitly: the breaker is under test, not routing (whose payment
+                    // guard asks the embedding model, slow in a debug build).
+                    let body = json!({"message": format!("pay $12 for order #{order}"), "user_id": "load", "mode": mode, "agent": "payment"});
                     let key = order.to_string();
                     let started = Instant::now();
                     let (status, answer, _) = mesh.post_with("/process", &body, &[("idempotency-key", &key)]).await;
@@ -103,7 +105,7 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
 async fn assert_each_order_charged_once(mesh: &Mesh, answers: &[Answer]) {
     for (order, status, _, _) in answers {
         if *status != 200 && *status != 202 {
-            let body = json!({"message": format!("pay $12 for order #{order}"), "user_id": "load", "mode": "sync"});
+            let body = json!({"message": format!("pay $12 for order #{order}"), "user_id": "load", "mode": "sync", "agent": "payment"});
             let (status, answer, _) = mesh
                 .post_with(
                     "/process",

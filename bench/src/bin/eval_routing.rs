@@ -148,6 +148,8 @@ struct Run {
     deciding: BTreeMap<&'static str, usize>,
     degraded: usize,
     wrong: Vec<String>,
+    /// Utterances that are not payment requests but were routed to payment: the costly error.
+    false_payments: Vec<String>,
 }
 
 async fn run(name: &str, evaluator: &Evaluator, data: &[Utterance], budget: Duration) -> Run {
@@ -162,6 +164,7 @@ async fn run(name: &str, evaluator: &Evaluator, data: &[Utterance], budget: Dura
         deciding: BTreeMap::new(),
         degraded: 0,
         wrong: Vec::new(),
+        false_payments: Vec::new(),
     };
     for u in data {
         let started = Instant::now();
@@ -196,6 +199,12 @@ async fn run(name: &str, evaluator: &Evaluator, data: &[Utterance], budget: Dura
                     u.id, mismatches, u.text, got.entities
                 ));
             }
+        }
+        if !intent_ok && got.intent == "payment.pay" {
+            r.false_payments.push(format!(
+                "{} ({}, {} {:.2}): {:?}",
+                u.id, u.intent, got.stage, got.confidence, u.text
+            ));
         }
         if !intent_ok {
             r.wrong.push(format!(
@@ -361,6 +370,18 @@ async fn evaluate(path: &std::path::Path, args: &Args, errors: bool) -> anyhow::
                 })
                 .collect();
             println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+    // Every payment false positive of the cascade, on every set: a charge nobody asked for is the
+    // costliest mistake, so each is shown, not only counted.
+    if let Some(cascade) = runs.iter().rev().find(|r| r.name.starts_with("cascade")) {
+        println!(
+            "\nRouted to payment but not a payment request, {} ({}):",
+            cascade.name,
+            cascade.false_payments.len()
+        );
+        for w in &cascade.false_payments {
+            println!("  {w}");
         }
     }
     if errors {

@@ -41,6 +41,19 @@ pub fn is_common_stopword(word: &str) -> bool {
     STOPWORDS.contains(word)
 }
 
+/// English words (`data/dictionary_en.txt`): a word of the dictionary is meant as written and is
+/// never taken for a slip of another (`rain` is not `train`, `powder` not `power`).
+static DICTIONARY: LazyLock<HashSet<&str, FxBuildHasher>> = LazyLock::new(|| {
+    lists::words(include_str!("../data/dictionary_en.txt"))
+        .into_iter()
+        .collect()
+});
+
+/// Whether `word` is an English dictionary word, so no slip of another.
+fn is_dictionary_word(word: &str) -> bool {
+    DICTIONARY.contains(word)
+}
+
 /// Words after which the next word is the user's story, not the product (`for my niece`).
 static POSSESSIVES: LazyLock<Vec<&str>> =
     LazyLock::new(|| lists::words(include_str!("../data/possessives.txt")));
@@ -210,6 +223,7 @@ impl Vocabulary {
     fn is_mistyped_stopword(&self, word: &str) -> bool {
         let letters = word.chars().count();
         letters >= 4
+            && !is_dictionary_word(word)
             && (self.long_stopwords.typo_position(word).is_some()
                 || (letters >= 5
                     && self
@@ -224,16 +238,18 @@ impl Vocabulary {
         if known(word) || known(singular(word)) || word.strip_suffix("es").is_some_and(known) {
             return Some(word.to_owned());
         }
-        if !word.chars().all(char::is_alphabetic) {
+        if !word.chars().all(char::is_alphabetic) || is_dictionary_word(word) {
             return None;
         }
-        // The first product word that either form is a slip of.
+        // The first product word that either form is a slip of, one that starts with the same
+        // letter first: a first letter is rarely the slip (`runing` is `running`, not `pruning`).
+        let first = word.chars().next();
         [word, singular(word)]
             .into_iter()
-            .filter_map(|w| self.product_words.typo_position(w))
-            .min()
-            .and_then(|i| self.product_words.words().get(i))
-            .cloned()
+            .flat_map(|w| self.product_words.typo_positions(w))
+            .filter_map(|i| self.product_words.words().get(i).map(|w| (i, w)))
+            .min_by_key(|(i, w)| (w.chars().next() != first, *i))
+            .map(|(_, w)| w.clone())
     }
 
     /// Whether a word is a one-word product term (`wireless`, `kettle`).
@@ -378,6 +394,7 @@ fn category(
                 continue;
             };
             if singular(&t.text) != word
+                && !is_dictionary_word(&t.text)
                 && !vocab.is_stopword(&t.text)
                 && vocab.product_word(&t.text).is_none()
             {

@@ -62,6 +62,7 @@ mod tests {
     /// Every file of `data/` and how the code reads it.
     const FILES: &[(&str, Kind)] = &[
         ("stopwords.txt", Kind::Words),
+        ("dictionary_en.txt", Kind::Words),
         ("possessives.txt", Kind::Words),
         ("negations.txt", Kind::Words),
         ("measure_units.txt", Kind::Words),

@@ -32,13 +32,17 @@ static SLIPPED_KEYWORDS: LazyLock<Lexicon> = LazyLock::new(|| {
 #[allow(clippy::expect_used)]
 static AFTER_KEYWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:order\s+)?(?:(?:id|number|num|nummer|numero|número|no|nr|n|nº|n°|№|番号|号)\b\.?|nº|n°|№)?\s*[:#：]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})",
+        r"(?i)^\s*(?:order\s+|h(?:à|a)ng\s+)?(?:(?:id|number|num|nummer|numero|número|no|nr|n|số|so|nº|n°|№|番号|号)\b\.?|nº|n°|№)?(?:\s+(?:is|was)\b)?\s*[:#：]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})",
     )
     .expect("a literal, tested pattern")
 });
 #[allow(clippy::expect_used)]
-static OTHER_FORMS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
+static OTHER_FORMS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
     [
+        // `the number is 66120`: a number someone gives as "the number", not a phone, card,
+        // account or tracking number.
+        Regex::new(r"(?i)(?:^|[^\w\s]\s*|\b(?:the|my|its|it's|our|your)\s+)number\s+(?:is|was)\s*:?\s*#?\s*(\d[A-Za-z0-9_-]{2,63})\b")
+            .expect("a literal, tested pattern"),
         // `PO #7781`, `PO 7781`: upper case only (`po` is a word in several languages).
         Regex::new(r"\bPO\s*[:#]?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_-]{0,63})")
             .expect("a literal, tested pattern"),
@@ -128,6 +132,27 @@ mod tests {
     }
 
     #[test]
+    fn a_number_given_as_the_number_is_the_order() {
+        assert_eq!(
+            id("pay 20 dollars, the number is 66120").as_deref(),
+            Some("66120")
+        );
+        assert_eq!(
+            id("my order number is 66120, pay 20 EUR").as_deref(),
+            Some("66120")
+        );
+        assert_eq!(id("order number was 4410").as_deref(), Some("4410"));
+        assert_eq!(id("Number is 5512").as_deref(), Some("5512"));
+        assert_eq!(id("my phone number is 5550100"), None);
+        assert_eq!(id("the card number is 4111111111111111"), None);
+        assert_eq!(
+            id("the number is 12 dollars"),
+            None,
+            "too short to be an id"
+        );
+    }
+
+    #[test]
     fn no_digit_no_order() {
         assert_eq!(id("order new shoes"), None);
         assert_eq!(id("pay $100"), None);
@@ -151,6 +176,10 @@ mod tests {
             ("PO #5531", "5531"),
             ("invoice INV-2025-0007", "INV-2025-0007"),
             ("la facture 1204", "1204"),
+            ("thanh toán cho đơn hàng 778", "778"),
+            ("trả 200.000đ cho đơn 55", "55"),
+            ("đơn hàng số 12", "12"),
+            ("tra tien cho don hang 90", "90"),
         ] {
             assert_eq!(id(text).as_deref(), Some(want), "{text}");
         }

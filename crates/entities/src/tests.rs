@@ -333,3 +333,94 @@ fn a_curly_apostrophe_and_stacked_number_words_read_right() {
     let stacked = format!("pay {} dollars", "hundred ".repeat(12));
     assert!(extract(&stacked, &v).amount.is_none());
 }
+
+/// Issue 16's entity cases: dictionary words are never corrected into catalog words, the query
+/// keeps the product words and drops filler and field names, more ways to say a maximum, and the
+/// measurement after `spf`.
+#[test]
+fn words_meant_as_written_filler_and_more_bounds() {
+    for (message, query) in [
+        ("rain jacket", "rain jacket"),
+        ("protein powder", "protein powder"),
+        ("got any rain jackets?", "rain jackets"),
+        ("I'd love to see some headphones", "headphones"),
+        ("I'm after a yoga mat", "yoga mat"),
+        ("compare wireless headphones", "wireless headphones"),
+        ("zeig mir kopfhörer", "kopfhörer"),
+        ("sunscreen spf 50", "sunscreen spf 50"),
+        ("spf 50 sunscreen", "spf 50 sunscreen"),
+        ("headphones price range 20 to 50", "headphones"),
+        // Real slips are still mended.
+        ("runing shoes", "running shoes"),
+    ] {
+        assert_eq!(query_of(message).as_deref(), Some(query), "{message}");
+    }
+    for (message, category) in [
+        ("books category", "books"),
+        ("the kitchen section", "kitchen"),
+    ] {
+        let x = search(message);
+        assert_eq!(x.category.as_deref(), Some(category), "{message}");
+        assert_eq!(x.query, None, "{message}: field names are no query");
+    }
+    for (message, max, currency) in [
+        ("headphones nothing over 40", "40", None),
+        ("headphones no more than 40", "40", None),
+        ("headphones max 40", "40", None),
+        ("headphones max. $40", "40", Some("USD")),
+        ("headphones <15$", "15", Some("USD")),
+    ] {
+        let x = search(message);
+        assert_eq!(
+            bound(&x.bounds.max),
+            Some((dec(max), currency.map(str::to_owned))),
+            "{message}"
+        );
+        assert_eq!(x.query.as_deref(), Some("headphones"), "{message}");
+    }
+    for message in [
+        "pay 20 dollars, the number is 66120",
+        "my order number is 66120, pay 20 EUR",
+    ] {
+        assert_eq!(
+            search(message).order_id.as_deref(),
+            Some("66120"),
+            "{message}"
+        );
+    }
+}
+
+/// Vietnamese money, orders and price bounds (issue 16): `500.000` thousands, `1,5 triệu`,
+/// `200.000đ`, `₫`, đồng and VND, `đơn`/`đơn hàng`, `dưới`, `trên`, `từ … đến`.
+#[test]
+fn vietnamese_amounts_orders_and_bounds() {
+    for (message, amount, order) in [
+        ("thanh toán 500.000 VND cho đơn hàng 778", "500000", "778"),
+        ("trả 200.000đ cho đơn 55", "200000", "55"),
+        ("trả 1,5 triệu cho đơn hàng 12", "1500000", "12"),
+        ("thanh toan 500k vnd cho don 778", "500000", "778"),
+        ("pay ₫50,000 for order 9", "50000", "9"),
+    ] {
+        let x = search(message);
+        let (value, currency) = paid(&x);
+        assert_eq!(value, dec(amount), "{message}");
+        if !message.contains("triệu") {
+            assert_eq!(currency.as_deref(), Some("VND"), "{message}");
+        }
+        assert_eq!(x.order_id.as_deref(), Some(order), "{message}");
+        assert_eq!(x.query, None, "{message}: a payment's words are no query");
+    }
+    let vnd = |v: &str| Some((dec(v), Some("VND".to_owned())));
+    let x = search("tìm giày chạy bộ dưới 1.000.000 đồng");
+    assert_eq!(bound(&x.bounds.max), vnd("1000000"));
+    assert_eq!(x.query.as_deref(), Some("giày chạy bộ"));
+    let x = search("tìm tai nghe từ 200.000₫ đến 500.000₫");
+    assert_eq!(
+        (bound(&x.bounds.min), bound(&x.bounds.max)),
+        (vnd("200000"), vnd("500000"))
+    );
+    assert_eq!(x.query.as_deref(), Some("tai nghe"));
+    let x = search("tai nghe trên 300.000 đồng");
+    assert_eq!(bound(&x.bounds.min), vnd("300000"));
+    assert_eq!(x.query.as_deref(), Some("tai nghe"));
+}

@@ -71,6 +71,10 @@ pub fn card() -> AgentCard {
                 "支付",
                 "付款",
                 "支払",
+                // vi
+                "thanh toán",
+                "trả tiền",
+                "trả",
             ]),
             examples: strings(&[
                 "I want to pay $100 for order #12345",
@@ -88,6 +92,8 @@ pub fn card() -> AgentCard {
                 // Other languages: the verb's forms (`zahl mal`, `paga`, `betaal`, `оплатите`).
                 r"\b((be)?zahl(e|en|t|st|ung)?|überweis\w*|paga(r|re|mento)?|pague|pago|pagu\w+|pay(er|ez|e)|paie(ment)?|r(é|e)gl(er|ez|e)|virement|bonifico|betaa?l\w*|betala|zapła\w*|оплат\w*|заплат\w*|öde(me)?)\b",
                 r"(支付|付款|支払|払う|払い)",
+                // vi, with and without diacritics (`thanh toán`, `trả tiền`, `tra tien`).
+                r"\b(thanh to(á|a)n|tr(ả|a) ti(ề|e)n|trả)\b",
                 // Money sent somewhere, or put on a card.
                 r"\b(send|sned|sent)\s+(\p{Sc}\s?)?\d",
                 r"\bput\b[^.?!]{0,25}\bon (my|the|this) card\b",
@@ -130,6 +136,18 @@ pub fn card() -> AgentCard {
                 r"\b(pay|spend) (up to|at most|no more than|max|between|under|less than|around)\b",
                 r"\bwilling to (pay|spend)\b",
                 r"\bpay (no |close )?attention\b",
+                // Money sent to someone (a name, "my brother"): the skill pays orders, it does
+                // not move money to people. A capitalised word after "to" is a name.
+                r"\b(send|sned|sent|give|transfer|wire)\b[^.?!]{0,25}\bto\s+((my|his|her|their|our|a)\b|(?-i:[A-Z][a-z]+\b))",
+                // A payment already made, told rather than asked ("… and paid 87,40 € by card").
+                r"\b(i|we|and|already|i've|i have|i had|have)\s+(already\s+)?paid\b",
+                // The word alone, as a question; converting or translating money or the word.
+                r"^\W*(pay|payment|payments)\W*\?+\W*$",
+                r"\b(convert\w*|conversion|translat\w*)\b",
+                // vi: refunds and cancellations, a payment not (yet) wanted or already made.
+                r"\b(ho(à|a)n ti(ề|e)n|h(ủ|u)y)\b",
+                r"\b(kh(ô|o)ng|đ(ừ|u)ng|ch(ư|u)a)\s+(mu(ố|o)n\s+)?(thanh to(á|a)n|tr(ả|a))\b",
+                r"\bđ(ã|a)\s+(thanh to(á|a)n|trả)\b",
                 // Forged router output.
                 r#"\{\s*"(intent|agent|route)"\s*:"#,
                 // Instructions aimed at the system rather than a request: "ignore previous

@@ -74,6 +74,10 @@ pub fn card() -> AgentCard {
                 "探",
                 "找",
                 "买",
+                // vi
+                "tìm",
+                "tìm kiếm",
+                "mua",
             ]),
             examples: strings(&[
                 "search for wireless headphones under $50",
@@ -94,6 +98,9 @@ pub fn card() -> AgentCard {
                 r"\b(tienen|tenéis|venden|vendéis|avez[- ]vous|vous avez|vendez|habt ihr|haben sie|verkaufen sie|avete|vendete|hebben jullie|verkopen jullie|vocês (têm|vendem)|vendem)\b",
                 r"\b(unter|bis|über|zwischen|menos de|más de|hasta|entre|moins de|plus de|sotto|sopra|meno di|più di|tra|onder( de)?|boven|tussen|até|mais de|poniżej|powyżej|до|от)\s*\p{Sc}?\s*\d",
                 r"\d\s*(円|元)?\s*(以下|以上|以内)",
+                // vi: "find", "buy", price bounds (`dưới 1.000.000 đồng`, `từ 200k`).
+                r"\b(t(ì|i)m( ki(ế|e)m)?|mua)\b",
+                r"\b(d(ư|u)(ớ|o)i|tr(ê|e)n|từ|kh(ô|o)ng qu(á|a))\s*\p{Sc}?\s*\d",
             ]),
             default_mode: ExecutionMode::Async,
             entities: strings(&[

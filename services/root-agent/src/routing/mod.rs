@@ -51,34 +51,52 @@ pub(crate) fn compile_patterns(card: &AgentCard, skill: &Skill, patterns: &[Stri
         .collect()
 }
 
-/// The skills' exclude patterns: a message one of them matches is not for that skill, whatever
-/// any stage thinks ("refund my payment" is not a payment).
+/// The none-class guard: a message one of a skill's exclude patterns matches is not for that
+/// skill, whatever any stage thinks ("refund my payment" is not a payment); and a skill that
+/// moves money (it takes an `amount`) is decided by the rules only when the embedding stage,
+/// asked too, does not find the message nearer "none of these" ([`NONE_GUARD`]).
 #[derive(Debug, Default)]
-pub(crate) struct Exclusions(Vec<(String, String, Vec<Regex>)>);
+pub(crate) struct Exclusions {
+    patterns: Vec<(String, String, Vec<Regex>)>,
+    guarded: Vec<(String, String)>,
+}
+
+/// How sure the embedding stage must be that a message is "none of these" to stop the rules'
+/// decision for a guarded skill (its softmax over the intents: none must also rank first).
+pub(crate) const NONE_GUARD: f64 = 0.5;
 
 impl Exclusions {
     pub(crate) fn new<'a>(cards: impl IntoIterator<Item = &'a AgentCard>) -> Self {
-        Self(
-            cards
-                .into_iter()
-                .flat_map(|card| {
-                    card.skills.iter().filter_map(move |skill| {
-                        let patterns = compile_patterns(card, skill, &skill.exclude_patterns);
-                        (!patterns.is_empty())
-                            .then(|| (card.name.clone(), skill.id.clone(), patterns))
-                    })
-                })
-                .collect(),
-        )
+        let mut out = Self::default();
+        for card in cards {
+            for skill in &card.skills {
+                let patterns = compile_patterns(card, skill, &skill.exclude_patterns);
+                if !patterns.is_empty() {
+                    out.patterns
+                        .push((card.name.clone(), skill.id.clone(), patterns));
+                }
+                if skill.entities.iter().any(|e| e == "amount") {
+                    out.guarded.push((card.name.clone(), skill.id.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// The skills `message` rules out.
     fn ruled_out(&self, message: &str) -> Vec<(&str, &str)> {
-        self.0
+        self.patterns
             .iter()
             .filter(|(_, _, patterns)| patterns.iter().any(|p| p.is_match(message)))
             .map(|(agent, skill, _)| (agent.as_str(), skill.as_str()))
             .collect()
+    }
+
+    /// Whether the rules' decision for this skill needs the embedding stage's consent.
+    fn guarded(&self, skill: &Scored) -> bool {
+        self.guarded
+            .iter()
+            .any(|(a, s)| *a == skill.agent && *s == skill.skill)
     }
 }
 
@@ -255,6 +273,34 @@ impl Cascade {
             .collect()
     }
 
+    /// The embedding stage's veto on `best`, decided by the rules for a guarded skill: the
+    /// message is nearer "none of these" than any skill. Only the rules are second-guessed (a
+    /// follow-up the context stage routes, "make it $120 instead", is near nothing by itself). No
+    /// embedding stage, or one that fails: no veto (the exclude patterns still apply).
+    async fn vetoed(&self, input: &Input<'_>, stage: Stage, best: &Scored) -> bool {
+        if stage != Stage::Rules || !self.exclusions.guarded(best) {
+            return false;
+        }
+        let Some(guard) = self
+            .steps
+            .iter()
+            .find(|s| s.classifier.stage() == Stage::Embeddings)
+        else {
+            return false;
+        };
+        let Ok(outcome) = guard.classifier.classify(input).await else {
+            return false;
+        };
+        let veto = outcome
+            .ranked
+            .first()
+            .is_some_and(|top| top.is_none() && top.confidence >= NONE_GUARD);
+        if veto {
+            tracing::debug!(skill = %best.skill, "the embedding stage finds the message nearer none of the skills; asking instead");
+        }
+        veto
+    }
+
     pub(crate) async fn decide(&self, input: &Input<'_>) -> Decision {
         // Every skill any stage scored, with the stage that scored it best.
         let mut seen: Vec<(Scored, Stage)> = Vec::new();
@@ -311,6 +357,18 @@ impl Cascade {
                 step.min_confidence,
                 self.ambiguity_margin,
             ) {
+                if !best.is_none() && self.vetoed(input, stage, best).await {
+                    let decision = Decision {
+                        verdict: Verdict::Unsure {
+                            candidates: vec![best.clone()],
+                        },
+                        entities: None,
+                        cached: false,
+                        degraded,
+                    };
+                    self.remember(cache_state, &decision).await;
+                    return decision;
+                }
                 let verdict = if best.is_none() {
                     Verdict::Unsupported {
                         stage,
