@@ -31,7 +31,8 @@ use crate::resilience::{
 };
 
 /// A channel to `url` that connects on first use and reconnects by itself; over TLS with `tls`
-/// (`crate::tls`: then an `http://` URL is dialled as `https://`).
+/// (`config::tls`: then an `http://` URL is dialled as `https://`). An `https://` URL without
+/// `tls` is verified against the system's roots.
 pub fn lazy_channel(
     url: &str,
     tls: Option<&ClientTlsConfig>,
@@ -51,6 +52,9 @@ fn endpoint(url: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, tonic:
         .keep_alive_while_idle(true);
     match tls {
         Some(tls) => endpoint.tls_config(tls.clone()),
+        None if endpoint.uri().scheme_str() == Some("https") => {
+            endpoint.tls_config(ClientTlsConfig::new().with_native_roots())
+        }
         None => Ok(endpoint),
     }
 }
@@ -285,6 +289,19 @@ mod tests {
 
     fn deadline() -> Instant {
         Instant::now() + Duration::from_secs(5)
+    }
+
+    /// With TLS configured every target is dialled over TLS; without it, an `https://` target
+    /// still is (against the system's roots), and an `http://` one is plaintext.
+    #[test]
+    fn targets_are_dialled_over_tls_whenever_tls_is_named_or_configured() {
+        let tls = ClientTlsConfig::new();
+        let upgraded = endpoint("http://payment:8001", Some(&tls)).unwrap();
+        assert_eq!(upgraded.uri().scheme_str(), Some("https"));
+        let public = endpoint("https://agent.example.com", None).unwrap();
+        assert_eq!(public.uri().scheme_str(), Some("https"));
+        let plain = endpoint("http://payment:8001", None).unwrap();
+        assert_eq!(plain.uri().scheme_str(), Some("http"));
     }
 
     #[tokio::test]
