@@ -262,6 +262,28 @@ async fn run_dev(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut root = intentmesh_root_agent::Config::from_env(&env, default_addr(8003, true))?;
     let mut gateway = intentmesh_gateway::Config::from_env(&env, default_addr(8000, true))?;
 
+    // One process serves four services: each needs an admin port of its own.
+    let admins = [
+        ("GATEWAY", gateway.server.admin),
+        ("PAYMENT", payment.server.admin),
+        ("SEARCH", search.server.admin),
+        ("ROOT", root.server.admin),
+    ];
+    for (i, (service, addr)) in admins.iter().enumerate() {
+        if let Some(addr) = addr
+            && addr.port() != 0
+            && admins[..i].iter().any(|(_, other)| *other == Some(*addr))
+        {
+            return Err(ConfigError::new(
+                intentmesh_core::config::ADMIN_LISTEN_ADDR,
+                &addr.to_string(),
+                format!(
+                    "`dev` runs four services in one process: give each its own with {service}_ADMIN_LISTEN_ADDR and the like"
+                ),
+            )
+            .into());
+        }
+    }
     let payment_listener = bind(payment.server.listen, "payment").await?;
     let search_listener = bind(search.server.listen, "search").await?;
     let root_listener = bind(root.server.listen, "root").await?;

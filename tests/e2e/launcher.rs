@@ -144,6 +144,21 @@ fn a_bad_setting_exits_64_naming_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("REQUEST_TIMEOUT_SECS"));
 }
 
+/// `dev` runs four services in one process: one admin address for all of them is refused,
+/// naming the per-service settings that work.
+#[test]
+fn dev_refuses_one_admin_port_for_four_services() {
+    let out = Command::new(env!("CARGO_BIN_EXE_intentmesh"))
+        .arg("dev")
+        .env("ADMIN_LISTEN_ADDR", "127.0.0.1:19999")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ADMIN_LISTEN_ADDR"), "{stderr}");
+    assert!(stderr.contains("PAYMENT_ADMIN_LISTEN_ADDR"), "{stderr}");
+}
+
 /// Debug-level JSON logs of a whole session carry no credentials and no payment details beyond
 /// what identifies a payment (amount, order): the database password and a card number sent in a
 /// message never appear.
