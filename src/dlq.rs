@@ -20,13 +20,16 @@ pub(crate) struct Usage(pub(crate) String);
 
 async fn broker(env: &impl Env) -> anyhow::Result<amqp::AmqpBroker> {
     let retry = RetryPolicy::from_env(env)?;
-    let Some(config) = AmqpConfig::from_env(env, retry)? else {
+    let Some(mut config) = AmqpConfig::from_env(env, retry)? else {
         return Err(Usage(
             "dlq needs RABBITMQ_URL: dead letters live in RabbitMQ (the embedded broker of `intentmesh dev` keeps them in that process only)"
                 .to_owned(),
         )
         .into());
     };
+    if config.url.starts_with("amqps://") {
+        config.ca_pem = intentmesh_core::config::tls::ca_pem_from_env(env)?;
+    }
     let (broker, _) = amqp::connect(&config, "intentmesh-dlq")
         .await
         .context("cannot reach RabbitMQ")?;

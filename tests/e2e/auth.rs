@@ -80,7 +80,8 @@ pub(crate) async fn post(gateway: &str, credential: Option<(&str, &str)>, body: 
     .await
 }
 
-async fn get(url: &str, credential: Option<(&str, &str)>) -> Answer {
+/// `GET url`, with a credential header if given.
+pub(crate) async fn get(url: &str, credential: Option<(&str, &str)>) -> Answer {
     call(reqwest::Method::GET, url, credential, None).await
 }
 

@@ -12,7 +12,10 @@ use intentmesh_payment_agent::{Ledger, SqlLedger};
 use proptest::{prelude::*, test_runner::TestRunner};
 use serde_json::{Value, json};
 
-use crate::{auth::new_key, launcher::start_dev_services};
+use crate::{
+    auth::{get, new_key},
+    launcher::start_dev_services,
+};
 
 /// One generated request.
 #[derive(Debug, Clone)]
@@ -316,15 +319,12 @@ fn five_thousand_hostile_requests_do_no_harm() {
         for task in &queued {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             loop {
-                let view: Value = http
-                    .get(format!("{gateway}/tasks/{task}"))
-                    .header("x-api-key", &key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let view = get(
+                    &format!("{gateway}/tasks/{task}"),
+                    Some(("x-api-key", &key)),
+                )
+                .await
+                .body;
                 if !view["finished_at"].is_null() {
                     charge_of(&view, &mut charged);
                     break;

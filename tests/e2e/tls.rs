@@ -15,11 +15,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::{
-    auth::post,
+    auth::{get, post},
     launcher::{Running, wait_ready},
 };
 
@@ -78,12 +78,18 @@ impl Pki {
     }
 }
 
+/// A port free now, below Linux's ephemeral range (32768 and up): the processes started here
+/// bind it a moment later, and a port the kernel hands out for `:0` or an outgoing connection
+/// meanwhile (other tests run in parallel) is never one of these.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn port_open(port: u16) -> bool {
@@ -281,7 +287,6 @@ async fn the_mesh_runs_over_tls_and_refuses_whoever_it_does_not_know() {
     let public = format!("http://127.0.0.1:{gateway}");
     wait_ready(&format!("http://127.0.0.1:{gateway_admin}")).await;
     wait_ready(&public).await;
-    let http = reqwest::Client::new();
 
     // A payment: gateway → root → payment, every hop TLS with a client certificate.
     let paid = post(
@@ -304,14 +309,7 @@ async fn the_mesh_runs_over_tls_and_refuses_whoever_it_does_not_know() {
     let task = queued.body["task_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
     let finished = loop {
-        let body: Value = http
-            .get(format!("{public}/tasks/{task}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = get(&format!("{public}/tasks/{task}"), None).await.body;
         if body["status"] == "success" || body["status"] == "failed" {
             break body;
         }
@@ -321,20 +319,14 @@ async fn the_mesh_runs_over_tls_and_refuses_whoever_it_does_not_know() {
     assert_eq!(finished["status"], "success", "{finished}");
 
     // Metrics are on the admin port only.
-    let metrics = http.get(format!("{public}/metrics")).send().await.unwrap();
-    assert_eq!(metrics.status(), 404);
-    let metrics = http
-        .get(format!("http://127.0.0.1:{payment_admin}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metrics.status(), 200);
+    assert_eq!(get(&format!("{public}/metrics"), None).await.status, 404);
+    let metrics = get(&format!("http://127.0.0.1:{payment_admin}/metrics"), None).await;
+    assert_eq!(metrics.status, 200);
     assert!(
         metrics
-            .text()
-            .await
-            .unwrap()
-            .contains("agent_requests_total")
+            .body
+            .as_str()
+            .is_some_and(|text| text.contains("agent_requests_total"))
     );
 
     // At the payment agent's port: plaintext is refused…

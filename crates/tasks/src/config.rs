@@ -38,8 +38,20 @@ impl AsyncConfig {
     /// worker's tasks get the service's shutdown grace, `drain`, to finish.
     pub fn from_env(env: &impl Env, drain: Duration) -> Result<Self, ConfigError> {
         let retry = RetryPolicy::from_env(env)?;
-        let amqp = AmqpConfig::from_env(env, retry)?;
-        let redis = RedisConfig::from_env(env)?;
+        let mut amqp = AmqpConfig::from_env(env, retry)?;
+        let mut redis = RedisConfig::from_env(env)?;
+        // `TLS_CA_FILE`, read once for whichever of them speaks TLS.
+        let tls = amqp.as_ref().is_some_and(|a| a.url.starts_with("amqps://"))
+            || redis.as_ref().is_some_and(|r| r.url.starts_with("rediss"));
+        if tls {
+            let ca = intentmesh_core::config::tls::ca_pem_from_env(env)?;
+            if let Some(amqp) = &mut amqp {
+                amqp.ca_pem.clone_from(&ca);
+            }
+            if let Some(redis) = &mut redis {
+                redis.ca_pem = ca;
+            }
+        }
         let prefetch: u16 = parse_or(env, TASK_PREFETCH, 16)?;
         if prefetch == 0 {
             return Err(ConfigError::new(TASK_PREFETCH, "0", "must be at least 1"));

@@ -53,7 +53,8 @@ pub struct AmqpConfig {
     pub retry: RetryPolicy,
     /// Bound on connecting and on each confirm.
     pub timeout: Duration,
-    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `amqps://`.
+    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `amqps://` (set by
+    /// [`AsyncConfig::from_env`](crate::AsyncConfig::from_env), which reads the file once).
     pub ca_pem: Option<Arc<str>>,
 }
 
@@ -127,11 +128,7 @@ impl AmqpConfig {
             ));
         }
         Ok(Some(Self {
-            ca_pem: if url.starts_with("amqps://") {
-                intentmesh_core::config::tls::ca_pem_from_env(env)?
-            } else {
-                None
-            },
+            ca_pem: None,
             url,
             pool_size,
             prefix,

@@ -23,7 +23,8 @@ pub struct RedisConfig {
     pub pool_size: usize,
     /// Prefix of every key (`<prefix>:task:<id>`); tests use their own.
     pub key_prefix: String,
-    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `rediss://`.
+    /// `TLS_CA_FILE`'s certificates, trusted beside the system's roots for `rediss://` (set by
+    /// [`AsyncConfig::from_env`](crate::AsyncConfig::from_env), which reads the file once).
     pub ca_pem: Option<Arc<str>>,
 }
 
@@ -38,17 +39,14 @@ impl std::fmt::Debug for RedisConfig {
 }
 
 impl RedisConfig {
-    /// Reads `REDIS_URL` (None when unset), `REDIS_POOL_SIZE` and `REDIS_KEY_PREFIX`.
+    /// Reads `REDIS_URL` (None when unset), `REDIS_POOL_SIZE` and `REDIS_KEY_PREFIX`; no CA.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
         let Some(url) = env.get(REDIS_URL) else {
             return Ok(None);
         };
-        let parsed = Config::from_url(&url).map_err(|e| ConfigError::url(REDIS_URL, &url, e))?;
+        Config::from_url(&url).map_err(|e| ConfigError::url(REDIS_URL, &url, e))?;
         Ok(Some(Self {
-            ca_pem: match parsed.tls {
-                Some(_) => intentmesh_core::config::tls::ca_pem_from_env(env)?,
-                None => None,
-            },
+            ca_pem: None,
             url,
             pool_size: parse_between(env, REDIS_POOL_SIZE, 4, 1..=64)?,
             key_prefix: env
